@@ -54,8 +54,13 @@ pub fn validate_certificate(pem: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `typedefs.key`: the value must hold a private key we can use.
+/// `typedefs.key`: the value must hold a key: a private key we can use, or a public key.
 pub fn validate_key(pem: &str) -> Result<(), String> {
+    if pem.contains("-----BEGIN PUBLIC KEY-----") {
+        return public_key_spki(pem)
+            .map(|_| ())
+            .ok_or_else(|| "invalid key: could not parse public key".into());
+    }
     let key = private_key(pem).map_err(|e| format!("invalid key: {e}"))?;
     rustls::crypto::ring::sign::any_supported_type(&key)
         .map_err(|e| format!("invalid key: {e}"))?;

@@ -499,7 +499,6 @@ fn check_healthcheck_leaves(tests: Vec<(Value, &str)>) {
 /// map" / key "expected a string"). Turnpike's record validation runs `process_auto_fields`
 /// first, which drops a non-object map value and replaces it with null, so they pass.
 #[test]
-#[ignore = "discrepancy: process_auto_fields drops non-object values of map fields (headers)"]
 fn healthchecks_non_map_headers() {
     check_healthcheck_leaves(vec![
         (json!({"active": {"headers": 0}}), "expected a map"),
@@ -510,7 +509,6 @@ fn healthchecks_non_map_headers() {
 
 /// `it("invalid healthchecks.active.headers produces error")` (same cause as above).
 #[test]
-#[ignore = "discrepancy: process_auto_fields drops non-object values of map fields (headers)"]
 fn upstreams_invalid_healthchecks_active_headers() {
     run(
         &entities::upstreams(),

@@ -49,10 +49,13 @@ fn handle_missing_field(field: &Field, opts: AutoOptions) -> Option<Value> {
     None
 }
 
+/// Kong's `make_set`: duplicates are dropped by Lua equality, so tables (records) are always
+/// distinct while strings, numbers and booleans are compared by value.
 fn dedupe_set(items: Vec<Value>) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::with_capacity(items.len());
     for item in items {
-        if !out.contains(&item) {
+        let primitive = !matches!(item, Value::Array(_) | Value::Object(_));
+        if !(primitive && out.contains(&item)) {
             out.push(item);
         }
     }
@@ -114,15 +117,13 @@ fn adjust_field_for_context(
             }
         }
         Type::Map(_, values) => {
-            if let Some(Value::Object(o)) = value.take() {
+            if let Some(Value::Object(o)) = value {
                 let mut out = Map::new();
                 for (k, v) in o {
                     let v = adjust_field_for_context(values, Some(v), context, opts)?;
                     out.insert(k, v.unwrap_or(Value::Null));
                 }
                 value = Some(Value::Object(out));
-            } else {
-                value = value.take();
             }
         }
         _ => {}

@@ -680,7 +680,9 @@ impl Schema {
             if self.subschema_for(input).is_none() {
                 let shown = match key_value {
                     Some(Value::String(s)) => s.clone(),
-                    Some(Value::Array(a)) => a.first().map(tostring).unwrap_or_default(),
+                    Some(Value::Array(a)) => {
+                        a.first().map(tostring).unwrap_or_else(|| "nil".into())
+                    }
                     Some(v) => tostring(v),
                     None => String::new(),
                 };
