@@ -58,17 +58,18 @@ pub(crate) enum MapSyntax {
 
 fn set_in(container: &mut Value, path: &[String], value: Value) {
     let Some((head, rest)) = path.split_first() else { return };
-    let (index, map_key) = if let Some(inner) = head.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        if inner.is_empty() {
-            (Some(None), None)
-        } else if let Ok(n) = inner.parse::<usize>() {
-            (Some(Some(n)), None)
+    let (index, map_key) =
+        if let Some(inner) = head.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            if inner.is_empty() {
+                (Some(None), None)
+            } else if let Ok(n) = inner.parse::<usize>() {
+                (Some(Some(n)), None)
+            } else {
+                (None, Some(inner.to_owned()))
+            }
         } else {
-            (None, Some(inner.to_owned()))
-        }
-    } else {
-        (None, Some(head.clone()))
-    };
+            (None, Some(head.clone()))
+        };
     if let Some(idx) = index {
         if !container.is_array() {
             if container.as_object().is_some_and(|o| !o.is_empty()) {
@@ -158,7 +159,10 @@ fn combine(to: &mut Value, from: Value) {
 }
 
 /// Decodes flat `key=value` pairs (repeated keys allowed) into a nested object.
-pub(crate) fn decode_pairs(pairs: Vec<(String, Value)>, map_syntax: MapSyntax) -> Map<String, Value> {
+pub(crate) fn decode_pairs(
+    pairs: Vec<(String, Value)>,
+    map_syntax: MapSyntax,
+) -> Map<String, Value> {
     // group repeated keys, keeping first-seen order
     let mut grouped: Vec<(String, Vec<Value>)> = Vec::new();
     for (k, v) in pairs {
@@ -170,7 +174,8 @@ pub(crate) fn decode_pairs(pairs: Vec<(String, Value)>, map_syntax: MapSyntax) -
     let mut out = Value::Object(Map::new());
     for (key, mut values) in grouped {
         let value = if values.len() == 1 { values.remove(0) } else { Value::Array(values) };
-        let key = key.replace("%5B", "[").replace("%5D", "]").replace("%5b", "[").replace("%5d", "]");
+        let key =
+            key.replace("%5B", "[").replace("%5D", "]").replace("%5b", "[").replace("%5d", "]");
         let path = key_path(&key);
         let has_map_brackets = path.iter().any(|p| {
             p.strip_prefix('[')
@@ -228,7 +233,9 @@ fn infer_loose(value: Value) -> Value {
             _ => to_number(&s).unwrap_or(Value::String(s)),
         },
         Value::Array(items) => Value::Array(items.into_iter().map(infer_loose).collect()),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, infer_loose(v))).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, infer_loose(v))).collect())
+        }
         other => other,
     }
 }
@@ -319,10 +326,7 @@ mod tests {
             (vec![("headers.region", "north")], json!({"headers": {"region": "north"}})),
             (vec![("headers[x-foo]", "v")], json!({"headers": {"x-foo": "v"}})),
             (vec![("service.name", "x")], json!({"service": {"name": "x"}})),
-            (
-                vec![("config.a", "1"), ("config.b", "2")],
-                json!({"config": {"a": "1", "b": "2"}}),
-            ),
+            (vec![("config.a", "1"), ("config.b", "2")], json!({"config": {"a": "1", "b": "2"}})),
             (vec![("hosts[1]", "a"), ("hosts[2]", "b")], json!({"hosts": ["a", "b"]})),
             (vec![("paths%5B%5D", "/x")], json!({"paths": ["/x"]})),
             (vec![("name", "x")], json!({"name": "x"})),
@@ -354,7 +358,10 @@ mod tests {
             json!({"retries": 6, "enabled": false, "port": "x", "tags": ["a"], "path": null, "url": "http://h"})
         );
         let r = turnpike_core::entities::routes();
-        let got = infer(json!({"paths": "/a,/b", "service": {"id": "x"}}).as_object().cloned().unwrap(), &r);
+        let got = infer(
+            json!({"paths": "/a,/b", "service": {"id": "x"}}).as_object().cloned().unwrap(),
+            &r,
+        );
         assert_eq!(Value::Object(got), json!({"paths": ["/a,/b"], "service": {"id": "x"}}));
     }
 }

@@ -27,3 +27,38 @@ pub const KONG_COMPAT_VERSION: &str = "3.9.1";
 
 /// Turnpike's own version.
 pub const TURNPIKE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub mod stats {
+    //! Server counters shared by the listeners and reported by `GET /status`.
+
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// nginx-style connection and request counters.
+    #[derive(Debug, Default)]
+    pub struct ServerStats {
+        pub total_requests: AtomicU64,
+        pub connections_accepted: AtomicU64,
+        pub connections_handled: AtomicU64,
+        pub connections_active: AtomicU64,
+        pub connections_reading: AtomicU64,
+        pub connections_writing: AtomicU64,
+    }
+
+    impl ServerStats {
+        pub fn snapshot(&self) -> serde_json::Value {
+            let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            let active = g(&self.connections_active);
+            let reading = g(&self.connections_reading);
+            let writing = g(&self.connections_writing);
+            serde_json::json!({
+                "total_requests": g(&self.total_requests),
+                "connections_active": active,
+                "connections_accepted": g(&self.connections_accepted),
+                "connections_handled": g(&self.connections_handled),
+                "connections_reading": reading,
+                "connections_writing": writing,
+                "connections_waiting": active.saturating_sub(reading + writing),
+            })
+        }
+    }
+}

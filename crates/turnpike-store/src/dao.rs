@@ -172,6 +172,11 @@ impl SqlStore {
     ) -> Result<Option<Entity>, DaoError> {
         match key {
             Key::Id(id) => {
+                if !is_uuid(id) {
+                    let mut e = ErrTree::table();
+                    e.set("id", ErrTree::msg("expected a valid UUID"));
+                    return Err(DaoError::invalid_primary_key(&e));
+                }
                 self.fetch_by(conn, schema.table(), "id", &id.to_ascii_lowercase()).await
             }
             Key::Field(f, v) => {

@@ -1,1 +1,33 @@
-//! stub
+//! Turnpike's test harness: start the real `turnpike` binary on port 0 against a fresh
+//! database, talk to it over HTTP, and read fixtures.
+//!
+//! ```no_run
+//! # async fn t() {
+//! use turnpike_test::{Gateway, Db};
+//! let gw = Gateway::builder().db(Db::Sqlite).start().await;
+//! let res = gw.admin().post_form("/services", &[("name", "s"), ("url", "http://up.test")]).await;
+//! assert_eq!(res.status, 201);
+//! # }
+//! ```
+
+mod client;
+mod gateway;
+
+pub use client::{Client, Resp};
+pub use gateway::{binary, Db, Gateway, GatewayBuilder};
+
+/// Reads a TLS fixture (see `fixtures/tls/gen.sh`).
+pub fn tls_fixture(name: &str) -> String {
+    let path = format!("{}/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The databases a story should run against: SQLite always, PostgreSQL when configured
+/// (required in CI, see `turnpike_store::testing`).
+pub fn databases() -> Vec<Db> {
+    let mut dbs = vec![Db::Sqlite];
+    if let Some(url) = turnpike_store::testing::pg_url() {
+        dbs.push(Db::Postgres(url));
+    }
+    dbs
+}

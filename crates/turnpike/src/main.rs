@@ -1,1 +1,377 @@
-fn main() {}
+//! `turnpike`: the gateway binary. CLI (`start`, `stop`, `health`, `version`, `check`,
+//! `migrations …`), configuration loading, logging, and the wiring of store, Admin API and
+//! data plane.
+
+mod config;
+mod logging;
+mod process;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use turnpike_store::{migrations, DbConfig, SqlStore, StoreError};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "turnpike", version, about = "Turnpike: a Kong-compatible API gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ConfArgs {
+    /// Configuration file (kong.conf format).
+    #[arg(short = 'c', long = "conf")]
+    conf: Option<PathBuf>,
+    /// Working directory (SQLite file, pid file); overrides `prefix`.
+    #[arg(short = 'p', long = "prefix")]
+    prefix: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the gateway in the foreground.
+    Start {
+        #[command(flatten)]
+        conf: ConfArgs,
+        /// Bootstrap or upgrade the database schema before starting (PostgreSQL).
+        #[arg(long)]
+        run_migrations: bool,
+    },
+    /// Stop a running gateway (SIGTERM, graceful).
+    Stop {
+        #[command(flatten)]
+        conf: ConfArgs,
+    },
+    /// Stop a running gateway after in-flight requests complete (SIGQUIT).
+    Quit {
+        #[command(flatten)]
+        conf: ConfArgs,
+    },
+    /// Check that the gateway is running.
+    Health {
+        #[command(flatten)]
+        conf: ConfArgs,
+    },
+    /// Print the version.
+    Version {
+        /// Also print the Kong version this build is compatible with.
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// Validate a configuration file.
+    Check {
+        /// The configuration file.
+        conf: PathBuf,
+    },
+    /// Manage the database schema.
+    Migrations {
+        #[command(subcommand)]
+        action: MigrationsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrationsAction {
+    /// Create the schema on an empty database.
+    Bootstrap {
+        #[command(flatten)]
+        conf: ConfArgs,
+    },
+    /// Run pending migrations.
+    Up {
+        #[command(flatten)]
+        conf: ConfArgs,
+    },
+    /// List executed and pending migrations.
+    List {
+        #[command(flatten)]
+        conf: ConfArgs,
+    },
+    /// Drop every table Turnpike created.
+    Reset {
+        #[command(flatten)]
+        conf: ConfArgs,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+}
+
+fn env_pairs() -> Vec<(String, String)> {
+    std::env::vars().filter(|(k, _)| k.starts_with("KONG_") || k.starts_with("TURNPIKE_")).collect()
+}
+
+fn load(conf: &ConfArgs) -> Result<Config> {
+    Config::load(conf.conf.as_deref(), &env_pairs(), conf.prefix.as_deref())
+}
+
+fn db_label(db: &DbConfig) -> String {
+    match db {
+        DbConfig::Sqlite { path } => path.display().to_string(),
+        DbConfig::Postgres(pg) => pg.database.clone(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Version { all } => {
+            if all {
+                println!(
+                    "Turnpike {}\nKong compatibility: {}",
+                    turnpike_core::TURNPIKE_VERSION,
+                    turnpike_core::KONG_COMPAT_VERSION
+                );
+            } else {
+                println!("Turnpike {}", turnpike_core::TURNPIKE_VERSION);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { conf } => {
+            Config::load(Some(&conf), &env_pairs(), None)?;
+            println!("configuration at {} is valid", conf.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Start { conf, run_migrations } => {
+            let cfg = load(&conf)?;
+            let log = logging::init(&cfg)?;
+            runtime()?.block_on(start(cfg, run_migrations, log))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stop { conf } => process::stop(&load(&conf)?, process::Graceful::Term),
+        Command::Quit { conf } => process::stop(&load(&conf)?, process::Graceful::Quit),
+        Command::Health { conf } => process::health(&load(&conf)?),
+        Command::Migrations { action } => runtime()?.block_on(migrations_cmd(action)),
+    }
+}
+
+async fn migrations_cmd(action: MigrationsAction) -> Result<ExitCode> {
+    match action {
+        MigrationsAction::Bootstrap { conf } => {
+            let cfg = load(&conf)?;
+            std::fs::create_dir_all(&cfg.prefix).ok();
+            println!("Bootstrapping database...");
+            let ran = migrations::bootstrap(&cfg.database).await?;
+            print_ran(&cfg.database, &ran);
+            println!("Database is up-to-date");
+        }
+        MigrationsAction::Up { conf } => {
+            let cfg = load(&conf)?;
+            match migrations::up(&cfg.database, false).await {
+                Ok(ran) if ran.is_empty() => println!("Database is already up-to-date"),
+                Ok(ran) => {
+                    print_ran(&cfg.database, &ran);
+                    println!("Database is up-to-date");
+                }
+                Err(StoreError::NeedsBootstrap) => {
+                    println!("{}", needs_bootstrap_text());
+                    return Ok(ExitCode::from(3));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        MigrationsAction::List { conf } => {
+            let cfg = load(&conf)?;
+            match migrations::list(&cfg.database).await {
+                Ok((done, pending)) => {
+                    println!("Executed migrations:");
+                    let names: Vec<&str> = done.iter().map(|e| e.name.as_str()).collect();
+                    println!("  core: {}", names.join(", "));
+                    if pending.is_empty() {
+                        println!("\nDatabase is up-to-date");
+                    } else {
+                        println!("\nNew migrations available:\n  core: {}\n\nRun 'turnpike migrations up' to proceed", pending.join(", "));
+                        return Ok(ExitCode::from(5));
+                    }
+                }
+                Err(StoreError::NeedsBootstrap) => {
+                    println!("{}", needs_bootstrap_text());
+                    return Ok(ExitCode::from(3));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        MigrationsAction::Reset { conf, yes } => {
+            let cfg = load(&conf)?;
+            if !yes {
+                use std::io::{BufRead, Write};
+                print!("Are you sure? This operation is irreversible. [Y/n] ");
+                std::io::stdout().flush().ok();
+                let mut answer = String::new();
+                std::io::stdin().lock().read_line(&mut answer).ok();
+                if !matches!(answer.trim(), "Y" | "y" | "") {
+                    println!("Canceled");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            migrations::reset(&cfg.database).await?;
+            println!("Database successfully reset");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_ran(db: &DbConfig, ran: &[String]) {
+    println!("migrating core on database '{}'...", db_label(db));
+    for m in ran {
+        println!("core migrated up to: {m} (executed)");
+    }
+    println!(
+        "{} migration{} processed\n{} executed",
+        ran.len(),
+        if ran.len() == 1 { "" } else { "s" },
+        ran.len()
+    );
+}
+
+fn needs_bootstrap_text() -> &'static str {
+    "Database needs bootstrapping or is older than Kong 1.0.\n\n\
+     To start a new installation from scratch, run 'turnpike migrations bootstrap'."
+}
+
+/// Opens the store, preparing the schema where that is safe to do automatically.
+async fn open_store(cfg: &Config, run_migrations: bool) -> Result<Arc<SqlStore>> {
+    let registry = Arc::new(turnpike_plugin_api::registry(&cfg.plugins));
+    match &cfg.database {
+        DbConfig::Sqlite { .. } => {
+            // The embedded database belongs to this node: keep it bootstrapped and current.
+            let ran = migrations::up(&cfg.database, true).await?;
+            if !ran.is_empty() {
+                tracing::info!(migrations = ?ran, "database migrated");
+            }
+        }
+        DbConfig::Postgres(_) if run_migrations => {
+            let ran = migrations::up(&cfg.database, true).await?;
+            if !ran.is_empty() {
+                tracing::info!(migrations = ?ran, "database migrated");
+            }
+        }
+        DbConfig::Postgres(_) => {}
+    }
+    match SqlStore::open(&cfg.database, registry).await {
+        Ok(s) => Ok(Arc::new(s)),
+        Err(StoreError::NeedsBootstrap) => bail!("{}", needs_bootstrap_text()),
+        Err(StoreError::PendingMigrations(p)) => {
+            bail!("New migrations available ({p}); run 'turnpike migrations up' to proceed")
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) -> Result<()> {
+    std::fs::create_dir_all(&cfg.prefix)
+        .with_context(|| format!("cannot create prefix {}", cfg.prefix.display()))?;
+    if cfg.db_off {
+        bail!("database = off (DB-less mode) is not available in this build yet");
+    }
+    let _pid = process::PidFile::acquire(&cfg.pid_file())?;
+    let node_id = process::node_id(&cfg)?;
+    let store = open_store(&cfg, run_migrations).await?;
+    let stats = Arc::new(turnpike_core::stats::ServerStats::default());
+    let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+    let app = Arc::new(turnpike_admin::App {
+        store: store.clone(),
+        node: turnpike_admin::NodeInfo {
+            node_id: node_id.clone(),
+            hostname,
+            configuration: cfg.sanitized(),
+            role: cfg.role.clone(),
+        },
+        plugins: cfg.plugins.clone(),
+        stats,
+        log_control: Some(log),
+        started: Instant::now(),
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut bound = serde_json::Map::new();
+    for (kind, listeners) in [("admin", &cfg.admin_listen), ("status", &cfg.status_listen)] {
+        let mut addrs = Vec::new();
+        for l in listeners {
+            if l.ssl {
+                tracing::warn!(listener = %l.raw, "TLS {kind} listeners are not available yet; skipped");
+                continue;
+            }
+            let listener = tokio::net::TcpListener::bind(l.addr)
+                .await
+                .with_context(|| format!("cannot listen on {} ({kind}_listen)", l.addr))?;
+            addrs.push(listener.local_addr()?.to_string());
+            let app = app.clone();
+            let mut rx = stop_rx.clone();
+            tasks.spawn(async move {
+                let shutdown = async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                };
+                let stats = app.stats.clone();
+                let result = if kind == "admin" {
+                    turnpike_admin::serve(listener, stats, turnpike_admin::router(app), shutdown)
+                        .await
+                } else {
+                    turnpike_admin::serve(
+                        listener,
+                        stats,
+                        turnpike_admin::status_router(app),
+                        shutdown,
+                    )
+                    .await
+                };
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "{kind} server failed");
+                }
+            });
+        }
+        bound.insert(kind.to_owned(), json!(addrs));
+    }
+    if !cfg.proxy_listen.is_empty() {
+        tracing::info!(
+            "the proxy data plane is not part of this build yet; proxy_listen is ignored"
+        );
+    }
+    bound.insert("proxy".into(), json!([]));
+    let listeners = serde_json::Value::Object(bound);
+    std::fs::write(cfg.listeners_file(), listeners.to_string())
+        .with_context(|| format!("cannot write {}", cfg.listeners_file().display()))?;
+    tracing::info!(
+        node_id = %node_id,
+        database = cfg.database_name(),
+        listeners = %listeners,
+        prefix = %cfg.prefix.display(),
+        version = turnpike_core::TURNPIKE_VERSION,
+        "Turnpike started"
+    );
+
+    let signal = process::wait_for_signal().await;
+    tracing::info!(signal, "shutting down");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    store.close().await;
+    let _ = std::fs::remove_file(cfg.listeners_file());
+    tracing::info!("Turnpike stopped");
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! Request decoding and response helpers with Kong's rules (`api_helpers.lua`):
+//! accepted content types, the 10 MB body limit, JSON/form/multipart bodies, and the JSON
+//! bodies of errors.
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+use turnpike_core::errors::DaoError;
+use turnpike_core::schema::Schema;
+
+use crate::args::{decode_pairs, infer, MapSyntax};
+
+/// Kong's `nginx_admin_client_max_body_size`.
+pub(crate) const MAX_BODY: usize = 10 * 1024 * 1024;
+
+const JSON_CT: &str = "application/json; charset=utf-8";
+
+/// A JSON response with Kong's content type.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut res = (status, bytes).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CT));
+    res
+}
+
+pub(crate) fn ok(body: &Value) -> Response {
+    json_response(StatusCode::OK, body)
+}
+
+pub(crate) fn created(body: &Value) -> Response {
+    json_response(StatusCode::CREATED, body)
+}
+
+pub(crate) fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+pub(crate) fn message(status: StatusCode, msg: &str) -> Response {
+    json_response(status, &json!({ "message": msg }))
+}
+
+pub(crate) fn not_found() -> Response {
+    message(StatusCode::NOT_FOUND, "Not found")
+}
+
+pub(crate) fn method_not_allowed() -> Response {
+    message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+}
+
+pub(crate) fn unexpected() -> Response {
+    message(StatusCode::INTERNAL_SERVER_ERROR, "An unexpected error occurred")
+}
+
+/// `handle_error(err_t)`: the DAO error body with its status (500s never show internals).
+pub(crate) fn dao_error(e: &DaoError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        return unexpected();
+    }
+    json_response(status, &e.to_json())
+}
+
+/// Result of handlers: an early response is an `Err`.
+pub(crate) type HResult<T> = Result<T, Response>;
+
+pub(crate) trait OrRespond<T> {
+    fn or_respond(self) -> HResult<T>;
+}
+
+impl<T> OrRespond<T> for Result<T, DaoError> {
+    fn or_respond(self) -> HResult<T> {
+        self.map_err(|e| dao_error(&e))
+    }
+}
+
+/// How the body was sent.
+#[derive(Debug)]
+pub(crate) enum BodyKind {
+    Empty,
+    Json(Value),
+    /// `application/x-www-form-urlencoded` or `multipart/form-data`: flat pairs.
+    Form(Vec<(String, Value)>),
+    /// A YAML document (only accepted by `/config`).
+    Yaml,
+}
+
+/// A decoded Admin API request.
+#[derive(Debug)]
+pub(crate) struct Input {
+    pub(crate) method: Method,
+    pub(crate) query: Vec<(String, Value)>,
+    pub(crate) body: BodyKind,
+}
+
+impl Input {
+    /// A raw query argument (the first value of a key).
+    pub(crate) fn query_arg(&self, key: &str) -> Option<String> {
+        self.query.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.as_str().map(str::to_owned))
+    }
+
+    pub(crate) fn is_form(&self) -> bool {
+        matches!(self.body, BodyKind::Form(_))
+    }
+
+    /// `self.args.post`: a JSON body as sent; form/multipart decoded and inferred by `schema`.
+    pub(crate) fn post_args(&self, schema: Option<&Schema>) -> HResult<Map<String, Value>> {
+        match &self.body {
+            BodyKind::Empty | BodyKind::Yaml => Ok(Map::new()),
+            BodyKind::Json(Value::Object(o)) => Ok(o.clone()),
+            BodyKind::Json(Value::Array(a)) if a.is_empty() => Ok(Map::new()),
+            BodyKind::Json(_) => Err(message(StatusCode::BAD_REQUEST, "Cannot parse JSON body")),
+            BodyKind::Form(pairs) => {
+                let map_syntax =
+                    if matches!(self.method, Method::POST | Method::PUT | Method::PATCH) {
+                        MapSyntax::Allowed
+                    } else {
+                        MapSyntax::Forbidden
+                    };
+                let decoded = decode_pairs(pairs.clone(), map_syntax);
+                Ok(match schema {
+                    Some(s) => infer(decoded, s),
+                    None => decoded,
+                })
+            }
+        }
+    }
+
+    /// `self.params` as Lapis builds it for `/schemas/…/validate`: the body, decoded but
+    /// not coerced.
+    pub(crate) fn params(&self) -> HResult<Map<String, Value>> {
+        self.post_args(None)
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> HResult<Option<String>> {
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        let mut res =
+            (StatusCode::BAD_REQUEST, "Multiple Content-Type headers not allowed").into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        return Err(res);
+    }
+    Ok(first.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()))
+}
+
+fn too_large() -> Response {
+    message(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large")
+}
+
+fn query_pairs(query: Option<&str>) -> Vec<(String, Value)> {
+    match query {
+        None => Vec::new(),
+        Some(q) => form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect(),
+    }
+}
+
+async fn multipart_pairs(ct: &str, bytes: Bytes) -> HResult<Vec<(String, Value)>> {
+    let boundary = multer::parse_boundary(ct)
+        .map_err(|_| message(StatusCode::BAD_REQUEST, "Invalid multipart body"))?;
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(bytes) });
+    let mut mp = multer::Multipart::new(stream, boundary);
+    let mut pairs = Vec::new();
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(_) => return Err(message(StatusCode::BAD_REQUEST, "Invalid multipart body")),
+        };
+        let Some(name) = field.name().map(str::to_owned) else { continue };
+        let is_json = field
+            .content_type()
+            .is_some_and(|m| m.essence_str().eq_ignore_ascii_case("application/json"));
+        let data = field
+            .bytes()
+            .await
+            .map_err(|_| message(StatusCode::BAD_REQUEST, "Invalid multipart body"))?;
+        let value = if is_json {
+            serde_json::from_slice(&data)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&data).into_owned()))
+        } else {
+            Value::String(String::from_utf8_lossy(&data).into_owned())
+        };
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
+/// Reads and decodes a request with Kong's content-type rules (`before_filter`).
+/// `accepts_yaml` is true for `/config`.
+pub(crate) async fn read_input(req: axum::extract::Request, accepts_yaml: bool) -> HResult<Input> {
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let query = query_pairs(parts.uri.query());
+    let ct = content_type(&parts.headers)?;
+    if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
+        if len.to_str().ok().and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > MAX_BODY) {
+            return Err(too_large());
+        }
+    }
+    let needs_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+    let bytes = read_body(body).await?;
+    let body = if !needs_body {
+        BodyKind::Empty
+    } else {
+        match ct.as_deref().map(str::to_ascii_lowercase) {
+            None => {
+                if !bytes.is_empty() {
+                    return Err(unsupported());
+                }
+                BodyKind::Empty
+            }
+            Some(ct_lower) => {
+                if ct_lower.starts_with("application/json") {
+                    match serde_json::from_slice::<Value>(&bytes) {
+                        Ok(v) => BodyKind::Json(v),
+                        Err(_) => {
+                            return Err(message(StatusCode::BAD_REQUEST, "Cannot parse JSON body"))
+                        }
+                    }
+                } else if ct_lower.starts_with("application/x-www-form-urlencoded") {
+                    BodyKind::Form(
+                        form_urlencoded::parse(&bytes)
+                            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                            .collect(),
+                    )
+                } else if ct_lower.starts_with("multipart/form-data") {
+                    let raw_ct = ct.unwrap_or_default();
+                    BodyKind::Form(multipart_pairs(&raw_ct, bytes).await?)
+                } else if accepts_yaml
+                    && (ct_lower.starts_with("application/yaml")
+                        || ct_lower.starts_with("text/yaml"))
+                {
+                    BodyKind::Yaml
+                } else {
+                    return Err(unsupported());
+                }
+            }
+        }
+    };
+    Ok(Input { method, query, body })
+}
+
+fn unsupported() -> Response {
+    message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
+}
+
+async fn read_body(body: Body) -> HResult<Bytes> {
+    to_bytes(body, MAX_BODY).await.map_err(|e| {
+        let too_big = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_big {
+            too_large()
+        } else {
+            message(StatusCode::BAD_REQUEST, "Bad request")
+        }
+    })
+}
+
+/// `ngx.escape_uri`: percent-encodes everything but unreserved characters.
+pub(crate) fn escape_uri(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
