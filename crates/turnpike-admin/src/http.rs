@@ -14,6 +14,9 @@ use crate::args::{decode_pairs, infer, MapSyntax};
 /// Kong's `nginx_admin_client_max_body_size`.
 pub(crate) const MAX_BODY: usize = 10 * 1024 * 1024;
 
+/// Kong's `max_uri_args` / `max_post_args`.
+const MAX_ARGS: usize = 1000;
+
 const JSON_CT: &str = "application/json; charset=utf-8";
 
 /// A JSON response with Kong's content type.
@@ -195,6 +198,9 @@ pub(crate) async fn read_input(req: axum::extract::Request, accepts_yaml: bool) 
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let query = query_pairs(parts.uri.query());
+    if query.len() > MAX_ARGS {
+        return Err(message(StatusCode::BAD_REQUEST, "Too many arguments"));
+    }
     let ct = content_type(&parts.headers)?;
     if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
         if len.to_str().ok().and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > MAX_BODY) {
@@ -222,14 +228,20 @@ pub(crate) async fn read_input(req: axum::extract::Request, accepts_yaml: bool) 
                         }
                     }
                 } else if ct_lower.starts_with("application/x-www-form-urlencoded") {
-                    BodyKind::Form(
-                        form_urlencoded::parse(&bytes)
-                            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                            .collect(),
-                    )
+                    let pairs: Vec<(String, Value)> = form_urlencoded::parse(&bytes)
+                        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                        .collect();
+                    if pairs.len() > MAX_ARGS {
+                        return Err(message(StatusCode::BAD_REQUEST, "Too many arguments"));
+                    }
+                    BodyKind::Form(pairs)
                 } else if ct_lower.starts_with("multipart/form-data") {
                     let raw_ct = ct.unwrap_or_default();
-                    BodyKind::Form(multipart_pairs(&raw_ct, bytes).await?)
+                    let pairs = multipart_pairs(&raw_ct, bytes).await?;
+                    if pairs.len() > MAX_ARGS {
+                        return Err(message(StatusCode::BAD_REQUEST, "Too many arguments"));
+                    }
+                    BodyKind::Form(pairs)
                 } else if accepts_yaml
                     && (ct_lower.starts_with("application/yaml")
                         || ct_lower.starts_with("text/yaml"))

@@ -104,7 +104,7 @@ async fn status(ctx: Ctx) -> HResult<axum::response::Response> {
 }
 
 fn sort_endpoints(mut list: Vec<String>) -> Vec<String> {
-    list.sort_by(|a, b| a.replace('/', "\0").cmp(&b.replace('/', "\0")));
+    list.sort_by_key(|a| a.replace('/', "\0"));
     list.dedup();
     list
 }

@@ -69,9 +69,9 @@ pub fn normalize_bytes(uri: &[u8], merge_slashes: bool) -> Vec<u8> {
             rest = b"";
         } else if first == Some(b'.') && second == Some(b'.') && third == Some(b'/') {
             rest = &rest[3..];
-        } else if first == Some(b'.') && second == Some(b'/') {
-            rest = &rest[2..];
-        } else if first == Some(b'/') && second == Some(b'.') && third == Some(b'/') {
+        } else if (first == Some(b'.') && second == Some(b'/'))
+            || (first == Some(b'/') && second == Some(b'.') && third == Some(b'/'))
+        {
             rest = &rest[2..];
         } else if first == Some(b'/')
             && second == Some(b'.')

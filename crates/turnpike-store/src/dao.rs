@@ -828,8 +828,10 @@ impl SqlStore {
         schema: &Schema,
         req: &PageRequest,
     ) -> Result<Page, DaoError> {
-        if schema.name == "targets" && req.foreign.is_some() && !req.raw {
-            return self.page_targets(conn, schema, req).await;
+        if let (Some((_, parent)), false) = (&req.foreign, req.raw) {
+            if schema.name == "targets" {
+                return self.page_targets(conn, schema, parent, req).await;
+            }
         }
         let mut q =
             Q::new(self.dialect, &format!("SELECT id, entity FROM {} WHERE 1 = 1", schema.table()));
@@ -880,9 +882,9 @@ impl SqlStore {
         &self,
         conn: &mut AnyConnection,
         schema: &Schema,
+        parent: &str,
         req: &PageRequest,
     ) -> Result<Page, DaoError> {
-        let (_, parent) = req.foreign.as_ref().expect("checked by caller");
         let rows = Q::new(self.dialect, "SELECT entity FROM targets WHERE upstream_id = ")
             .text(parent.to_ascii_lowercase())
             .fetch_all(conn)

@@ -89,9 +89,7 @@ fn validate_foreign(reference: &str, value: &Value) -> Result<(), ErrTree> {
         return Ok(());
     }
     if let (Value::Object(obj), Some(schema)) = (value, crate::entities::lookup(reference)) {
-        if let Err(e) = schema.validate(obj, false, false) {
-            return Err(e);
-        }
+        schema.validate(obj, false, false)?;
     }
     Err(pk_err)
 }
@@ -200,7 +198,7 @@ pub fn validate_field(field: &Field, value: Option<&Value>) -> Result<(), ErrTre
         (Type::Json, _) => {}
     }
 
-    run_validators(field, value, string_len_min).map_err(|e| field_err(e))
+    run_validators(field, value, string_len_min).map_err(field_err)
 }
 
 fn type_error(ty: &Type) -> String {
@@ -764,7 +762,7 @@ impl Schema {
             let none_set = !t.input.iter().any(|n| is_nonempty(get_path(source, n)));
             let needs_changed = rbw
                 .is_some_and(|rbw| t.needs.iter().any(|n| get_path(source, n) != get_path(rbw, n)));
-            if !(needs_changed || !none_set) {
+            if !needs_changed && none_set {
                 continue;
             }
             let args: Vec<String> =
