@@ -152,18 +152,39 @@ fn too_large() -> Response {
     message(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large")
 }
 
+/// Percent-decodes a query component (`+` is a space). Bytes that are not UTF-8 become NUL,
+/// which no Kong validator accepts, so that such arguments are rejected instead of being
+/// silently repaired into valid text.
+fn decode_component(s: &str) -> String {
+    let replaced = s.replace('+', " ");
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(&replaced).collect();
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).replace('\u{FFFD}', "\0"),
+    }
+}
+
 fn query_pairs(query: Option<&str>) -> Vec<(String, Value)> {
     match query {
         None => Vec::new(),
-        Some(q) => form_urlencoded::parse(q.as_bytes())
-            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        Some(q) => q
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (decode_component(k), Value::String(decode_component(v)))
+            })
             .collect(),
     }
 }
 
-async fn multipart_pairs(ct: &str, bytes: Bytes) -> HResult<Vec<(String, Value)>> {
-    let boundary = multer::parse_boundary(ct)
-        .map_err(|_| message(StatusCode::BAD_REQUEST, "Invalid multipart body"))?;
+/// Decodes a multipart body. As in Kong, a body that cannot be parsed (no boundary, truncated
+/// parts) is logged and treated as carrying no arguments.
+async fn multipart_pairs(ct: &str, bytes: Bytes) -> Vec<(String, Value)> {
+    let Ok(boundary) = multer::parse_boundary(ct) else {
+        tracing::debug!("multipart body without a boundary: no arguments");
+        return Vec::new();
+    };
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(bytes) });
     let mut mp = multer::Multipart::new(stream, boundary);
     let mut pairs = Vec::new();
@@ -171,16 +192,22 @@ async fn multipart_pairs(ct: &str, bytes: Bytes) -> HResult<Vec<(String, Value)>
         let field = match mp.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(_) => return Err(message(StatusCode::BAD_REQUEST, "Invalid multipart body")),
+            Err(e) => {
+                tracing::debug!(error = %e, "unparsable multipart body: remaining parts ignored");
+                break;
+            }
         };
         let Some(name) = field.name().map(str::to_owned) else { continue };
         let is_json = field
             .content_type()
             .is_some_and(|m| m.essence_str().eq_ignore_ascii_case("application/json"));
-        let data = field
-            .bytes()
-            .await
-            .map_err(|_| message(StatusCode::BAD_REQUEST, "Invalid multipart body"))?;
+        let data = match field.bytes().await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!(error = %e, "unparsable multipart part: ignored");
+                break;
+            }
+        };
         let value = if is_json {
             serde_json::from_slice(&data)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&data).into_owned()))
@@ -189,7 +216,7 @@ async fn multipart_pairs(ct: &str, bytes: Bytes) -> HResult<Vec<(String, Value)>
         };
         pairs.push((name, value));
     }
-    Ok(pairs)
+    pairs
 }
 
 /// Reads and decodes a request with Kong's content-type rules (`before_filter`).
@@ -237,7 +264,7 @@ pub(crate) async fn read_input(req: axum::extract::Request, accepts_yaml: bool) 
                     BodyKind::Form(pairs)
                 } else if ct_lower.starts_with("multipart/form-data") {
                     let raw_ct = ct.unwrap_or_default();
-                    let pairs = multipart_pairs(&raw_ct, bytes).await?;
+                    let pairs = multipart_pairs(&raw_ct, bytes).await;
                     if pairs.len() > MAX_ARGS {
                         return Err(message(StatusCode::BAD_REQUEST, "Too many arguments"));
                     }

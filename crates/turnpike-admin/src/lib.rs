@@ -150,8 +150,43 @@ fn options_response(allow: &str, req_headers: Option<HeaderValue>) -> Response {
     res
 }
 
+/// Kong's answer to a URL segment that is not valid UTF-8 once percent-decoded: the key is
+/// validated like any other and fails with "invalid utf-8 character sequence".
+fn invalid_utf8_param(app: &App, template: &str, path: &str) -> Response {
+    for (t, raw) in template.split('/').zip(path.split('/')) {
+        let Some(name) = t.strip_prefix('{').and_then(|n| n.strip_suffix('}')) else { continue };
+        let bytes: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
+        let Err(e) = std::str::from_utf8(&bytes) else { continue };
+        let msg = format!(
+            "invalid utf-8 character sequence detected at position {}",
+            e.valid_up_to() + 1
+        );
+        let err = if name == "tags" {
+            turnpike_core::errors::DaoError::invalid_unique(
+                "tag",
+                &turnpike_core::errors::ErrTree::msg(msg),
+            )
+        } else {
+            match app.store.registry().get(name).and_then(|s| s.endpoint_key) {
+                Some(key) => turnpike_core::errors::DaoError::invalid_unique(
+                    key,
+                    &turnpike_core::errors::ErrTree::msg(msg),
+                ),
+                None => {
+                    let mut t = turnpike_core::errors::ErrTree::table();
+                    t.set("id", turnpike_core::errors::ErrTree::msg("expected a valid UUID"));
+                    turnpike_core::errors::DaoError::invalid_primary_key(&t)
+                }
+            }
+        };
+        return http::dao_error(&err);
+    }
+    http::message(StatusCode::BAD_REQUEST, "Bad request")
+}
+
 async fn dispatch(
     app: Arc<App>,
+    template: &str,
     params: Result<RawPathParams, RawPathParamsRejection>,
     req: Request,
     h: Handler,
@@ -160,7 +195,7 @@ async fn dispatch(
     let params = match params {
         Ok(p) => p.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         Err(RawPathParamsRejection::MissingPathParams(_)) => HashMap::new(),
-        Err(_) => return http::message(StatusCode::BAD_REQUEST, "Bad request"),
+        Err(_) => return invalid_utf8_param(&app, template, req.uri().path()),
     };
     let input = match http::read_input(req, yaml).await {
         Ok(i) => i,
@@ -169,7 +204,8 @@ async fn dispatch(
     h(Ctx { app, params, input }).await
 }
 
-fn method_router(route: Route) -> MethodRouter<Arc<App>> {
+fn method_router(template: &str, route: Route) -> MethodRouter<Arc<App>> {
+    let template: Arc<str> = Arc::from(template);
     let allow = allowed_methods(&route);
     let yaml = route.accepts_yaml;
     let mut mr: MethodRouter<Arc<App>> = MethodRouter::new();
@@ -182,15 +218,16 @@ fn method_router(route: Route) -> MethodRouter<Arc<App>> {
             Method::DELETE => MethodFilter::DELETE,
             _ => continue,
         };
-        mr = mr.on(
-            filter,
+        mr = mr.on(filter, {
+            let template = template.clone();
             move |State(app): State<Arc<App>>,
                   params: Result<RawPathParams, RawPathParamsRejection>,
                   req: Request| {
                 let h = h.clone();
-                async move { dispatch(app, params, req, h, yaml).await }
-            },
-        );
+                let template = template.clone();
+                async move { dispatch(app, &template, params, req, h, yaml).await }
+            }
+        });
     }
     mr.options(move |req: Request| {
         let allow = allow.clone();
@@ -258,7 +295,7 @@ impl<T> ApiService for T where
 fn build(mut routes: Routes, app: Arc<App>) -> impl ApiService {
     let mut router: Router<Arc<App>> = Router::new();
     for (path, route) in std::mem::take(&mut routes.map) {
-        router = router.route(&path, method_router(route));
+        router = router.route(&path, method_router(&path, route));
     }
     let router = router
         .route("/robots.txt", axum::routing::get(|| async { "User-agent: *\nDisallow: /" }))

@@ -211,6 +211,8 @@ impl SqlStore {
             let Some(Value::Object(obj)) = e.get(&field).cloned() else { continue };
             let Some(fschema) = self.registry.get(reference).cloned() else { continue };
             if fschema.validate_primary_key(&obj, true).is_ok() {
+                // a foreign key is its primary key only (Kong keeps `service_id`, not the rest)
+                e.insert(field.clone(), json!({ "id": obj.get("id") }));
                 continue;
             }
             for (uname, ufield) in fschema.fields.iter() {
