@@ -9,6 +9,11 @@
 use serde_json::{Map, Value};
 use turnpike_core::schema::{Field, Schema, Type};
 
+/// The deepest key (`a.b.c…`) decoded into nested values.
+const MAX_KEY_DEPTH: usize = 32;
+/// The largest explicit array index (`x[n]`) honoured.
+const MAX_ARRAY_INDEX: usize = 1000;
+
 /// Splits a key into path segments: `a.b[1][x].c` -> `a`, `b`, `[1]`, `[x]`, `c`.
 /// Bracket segments keep their brackets so that `[]`, `[n]` and `[name]` can be told apart.
 fn key_path(key: &str) -> Vec<String> {
@@ -21,6 +26,8 @@ fn key_path(key: &str) -> Vec<String> {
             '.' if !first && !cur.is_empty() => {
                 out.push(std::mem::take(&mut cur));
             }
+            // a dot right after a bracket segment (`x[1].y`) only separates
+            '.' if !first && out.last().is_some_and(|l| l.ends_with(']')) => {}
             '[' if !first || !cur.is_empty() => {
                 if !cur.is_empty() {
                     out.push(std::mem::take(&mut cur));
@@ -182,7 +189,24 @@ pub(crate) fn decode_pairs(
                 .and_then(|x| x.strip_suffix(']'))
                 .is_some_and(|inner| !inner.is_empty() && inner.parse::<usize>().is_err())
         });
+        // Bounded work for hostile keys: no deeper than MAX_KEY_DEPTH, no array index beyond
+        // MAX_ARRAY_INDEX (such keys stay literal and fail validation as unknown fields).
+        let too_big_index = path.iter().any(|p| {
+            p.strip_prefix('[')
+                .and_then(|x| x.strip_suffix(']'))
+                .and_then(|inner| inner.parse::<usize>().ok())
+                .is_some_and(|n| n > MAX_ARRAY_INDEX)
+        });
+        // beyond the depth limit, the rest of the key stays one literal segment
+        let path = if path.len() > MAX_KEY_DEPTH {
+            let mut cut: Vec<String> = path[..MAX_KEY_DEPTH - 1].to_vec();
+            cut.push(path[MAX_KEY_DEPTH - 1..].join("."));
+            cut
+        } else {
+            path
+        };
         let path = if path.is_empty()
+            || too_big_index
             || key.starts_with('.')
             || key.ends_with('.')
             || (has_map_brackets && map_syntax == MapSyntax::Forbidden)
@@ -339,6 +363,18 @@ mod tests {
             let got = Value::Object(decode_pairs(pairs(&input), MapSyntax::Allowed));
             assert_eq!(got, want, "{input:?}");
         }
+        let deep = "a.".repeat(2000) + "a";
+        let got = decode_pairs(pairs(&[(deep.as_str(), "1")]), MapSyntax::Allowed);
+        let mut depth = 0;
+        let mut cur = &Value::Object(got);
+        while let Some(Value::Object(o)) = Some(cur) {
+            let Some((_, v)) = o.iter().next() else { break };
+            depth += 1;
+            cur = v;
+        }
+        assert_eq!(depth, MAX_KEY_DEPTH, "keys nest no deeper than the limit");
+        let got = decode_pairs(pairs(&[("hosts[999999999]", "x")]), MapSyntax::Allowed);
+        assert!(got.contains_key("hosts[999999999]"), "huge indexes stay literal");
         let got = decode_pairs(pairs(&[("tags[x]", "1")]), MapSyntax::Forbidden);
         assert_eq!(Value::Object(got), json!({"tags[x]": "1"}));
     }

@@ -2,7 +2,7 @@
 //! accepted content types, the 10 MB body limit, JSON/form/multipart bodies, and the JSON
 //! bodies of errors.
 
-use axum::body::{to_bytes, Body, Bytes};
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
@@ -149,7 +149,9 @@ fn content_type(headers: &HeaderMap) -> HResult<Option<String>> {
 }
 
 fn too_large() -> Response {
-    message(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large")
+    let mut res = message(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large");
+    res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
 }
 
 /// Percent-decodes a query component (`+` is a space). Bytes that are not UTF-8 become NUL,
@@ -228,59 +230,76 @@ pub(crate) async fn read_input(req: axum::extract::Request, accepts_yaml: bool) 
     if query.len() > MAX_ARGS {
         return Err(message(StatusCode::BAD_REQUEST, "Too many arguments"));
     }
-    let ct = content_type(&parts.headers)?;
-    if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
-        if len.to_str().ok().and_then(|l| l.parse::<usize>().ok()).is_some_and(|l| l > MAX_BODY) {
-            return Err(too_large());
-        }
-    }
     let needs_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+    let declared_too_large = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| l.parse::<u64>().ok())
+        .is_some_and(|l| l > MAX_BODY as u64);
+    if declared_too_large {
+        drain(body).await;
+        return Err(too_large());
+    }
     let bytes = read_body(body).await?;
-    let body = if !needs_body {
-        BodyKind::Empty
-    } else {
-        match ct.as_deref().map(str::to_ascii_lowercase) {
-            None => {
-                if !bytes.is_empty() {
-                    return Err(unsupported());
-                }
-                BodyKind::Empty
+    if !needs_body {
+        return Ok(Input { method, query, body: BodyKind::Empty });
+    }
+    // Kong's before_filter compares the media type prefix as sent (case-sensitively).
+    let body = match content_type(&parts.headers)? {
+        None if bytes.is_empty() => BodyKind::Empty,
+        None => return Err(unsupported()),
+        Some(ct) if ct.starts_with("application/json") => {
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) => BodyKind::Json(v),
+                Err(_) => return Err(message(StatusCode::BAD_REQUEST, "Cannot parse JSON body")),
             }
-            Some(ct_lower) => {
-                if ct_lower.starts_with("application/json") {
-                    match serde_json::from_slice::<Value>(&bytes) {
-                        Ok(v) => BodyKind::Json(v),
-                        Err(_) => {
-                            return Err(message(StatusCode::BAD_REQUEST, "Cannot parse JSON body"))
-                        }
-                    }
-                } else if ct_lower.starts_with("application/x-www-form-urlencoded") {
-                    let pairs: Vec<(String, Value)> = form_urlencoded::parse(&bytes)
-                        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                        .collect();
-                    if pairs.len() > MAX_ARGS {
-                        return Err(message(StatusCode::BAD_REQUEST, "Too many arguments"));
-                    }
-                    BodyKind::Form(pairs)
-                } else if ct_lower.starts_with("multipart/form-data") {
-                    let raw_ct = ct.unwrap_or_default();
-                    let pairs = multipart_pairs(&raw_ct, bytes).await;
-                    if pairs.len() > MAX_ARGS {
-                        return Err(message(StatusCode::BAD_REQUEST, "Too many arguments"));
-                    }
-                    BodyKind::Form(pairs)
-                } else if accepts_yaml
-                    && (ct_lower.starts_with("application/yaml")
-                        || ct_lower.starts_with("text/yaml"))
-                {
-                    BodyKind::Yaml
-                } else {
-                    return Err(unsupported());
+        }
+        Some(ct) if ct.starts_with("application/x-www-form-urlencoded") => {
+            let pairs: Vec<(String, Value)> = form_urlencoded::parse(&bytes)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect();
+            if pairs.len() > MAX_ARGS {
+                return Err(message(StatusCode::BAD_REQUEST, "Too many arguments"));
+            }
+            BodyKind::Form(pairs)
+        }
+        Some(ct) if ct.starts_with("multipart/form-data") => {
+            let pairs = multipart_pairs(&ct, bytes).await;
+            if pairs.len() > MAX_ARGS {
+                return Err(message(StatusCode::BAD_REQUEST, "Too many arguments"));
+            }
+            BodyKind::Form(pairs)
+        }
+        Some(ct)
+            if accepts_yaml
+                && (ct.starts_with("application/yaml") || ct.starts_with("text/yaml")) =>
+        {
+            BodyKind::Yaml
+        }
+        Some(_) => return Err(unsupported()),
+    };
+    Ok(Input { method, query, body })
+}
+
+/// Reads and discards what the client still sends of a refused body (bounded in size and
+/// time), so that it reads the 413 instead of a reset connection — nginx's lingering close.
+async fn drain(body: Body) {
+    use http_body_util::BodyExt;
+    const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+    let mut body = body;
+    let mut seen = 0usize;
+    let work = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                seen += data.len();
+                if seen > DRAIN_LIMIT {
+                    break;
                 }
             }
         }
     };
-    Ok(Input { method, query, body })
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), work).await;
 }
 
 fn unsupported() -> Response {
@@ -288,15 +307,24 @@ fn unsupported() -> Response {
 }
 
 async fn read_body(body: Body) -> HResult<Bytes> {
-    to_bytes(body, MAX_BODY).await.map_err(|e| {
-        let too_big = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_big {
-            too_large()
-        } else {
-            message(StatusCode::BAD_REQUEST, "Bad request")
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match body.frame().await {
+            None => return Ok(buf.freeze()),
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    if buf.len() + data.len() > MAX_BODY {
+                        drain(body).await;
+                        return Err(too_large());
+                    }
+                    buf.extend_from_slice(data);
+                }
+            }
+            Some(Err(_)) => return Err(message(StatusCode::BAD_REQUEST, "Bad request")),
         }
-    })
+    }
 }
 
 /// `ngx.escape_uri`: percent-encodes everything but unreserved characters.

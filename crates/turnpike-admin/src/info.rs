@@ -71,19 +71,14 @@ async fn root(ctx: Ctx) -> HResult<axum::response::Response> {
 
 async fn status(ctx: Ctx) -> HResult<axum::response::Response> {
     let unit = ctx.input.query_arg("unit").unwrap_or_else(|| "m".into());
-    let scale = match ctx.input.query_arg("scale") {
-        None => 2,
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if n >= 0 => n as usize,
-            _ => {
-                return Ok(message(
-                    StatusCode::BAD_REQUEST,
-                    "scale must be equal or greater than 0",
-                ))
-            }
-        },
-    };
-    let mem = match bytes_to_str(rss_bytes(), &unit, scale) {
+    // Kong: `tonumber(scale)`, so anything that is not a number means the default
+    let scale =
+        ctx.input.query_arg("scale").and_then(|s| s.trim().parse::<f64>().ok()).unwrap_or(2.0);
+    let bytes_unit = unit.is_empty() || unit.eq_ignore_ascii_case("b");
+    if !bytes_unit && scale < 0.0 {
+        return Ok(message(StatusCode::BAD_REQUEST, "scale must be equal or greater than 0"));
+    }
+    let mem = match bytes_to_str(rss_bytes(), &unit, scale as usize) {
         Ok(v) => v,
         Err(e) => return Ok(message(StatusCode::BAD_REQUEST, &e)),
     };
@@ -139,6 +134,29 @@ async fn ready(ctx: Ctx) -> HResult<axum::response::Response> {
     }
 }
 
+/// `GET /endpoints`: registered last, so that it lists every other route.
+pub(crate) fn install_endpoints(routes: &mut Routes) {
+    let mut templates = routes.templates();
+    for extra in ["/endpoints", "/robots.txt"] {
+        templates.push(extra.to_owned());
+    }
+    // Kong names this parameter differently from `/schemas/{name}`
+    for t in templates.iter_mut() {
+        if t == "/schemas/{name}/validate" {
+            *t = "/schemas/{db_entity_name}/validate".into();
+        }
+    }
+    let templates = sort_endpoints(templates);
+    routes.on(
+        "/endpoints",
+        Method::GET,
+        handler(move |_ctx: Ctx| {
+            let list = templates.clone();
+            async move { Ok(ok(&json!({ "data": list }))) }
+        }),
+    );
+}
+
 pub(crate) fn install_status(routes: &mut Routes) {
     routes.on("/status", Method::GET, handler(status));
     routes.on("/status/ready", Method::GET, handler(ready));
@@ -154,20 +172,6 @@ pub(crate) fn install(routes: &mut Routes) {
             Ok(message(StatusCode::NOT_IMPLEMENTED, "not implemented with the legacy DNS client"))
         }),
     );
-    let mut templates = routes.templates();
-    for extra in ["/endpoints", "/robots.txt"] {
-        templates.push(extra.to_owned());
-    }
-    let templates = sort_endpoints(templates);
-    routes.on(
-        "/endpoints",
-        Method::GET,
-        handler(move |_ctx: Ctx| {
-            let list = templates.clone();
-            async move { Ok(ok(&json!({ "data": list }))) }
-        }),
-    );
-
     routes.on(
         "/schemas/{name}",
         Method::GET,
@@ -268,26 +272,7 @@ pub(crate) fn install(routes: &mut Routes) {
     routes.on(
         "/debug/node/log-level/{log_level}",
         Method::PUT,
-        handler(|ctx: Ctx| async move {
-            let level = ctx.params.get("log_level").cloned().unwrap_or_default();
-            const LEVELS: &[&str] =
-                &["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"];
-            if !LEVELS.contains(&level.as_str()) {
-                return Ok(message(
-                    StatusCode::BAD_REQUEST,
-                    &format!("unknown log level: {level}"),
-                ));
-            }
-            match &ctx.app.log_control {
-                Some(lc) => match lc.set_level(&level) {
-                    Ok(()) => Ok(ok(&json!({ "message": "log level changed" }))),
-                    Err(e) => Ok(message(StatusCode::INTERNAL_SERVER_ERROR, &e)),
-                },
-                None => {
-                    Ok(message(StatusCode::INTERNAL_SERVER_ERROR, "log level cannot be changed"))
-                }
-            }
-        }),
+        handler(|ctx: Ctx| async move { put_log_level(ctx).await }),
     );
 
     for path in ["/clustering/data-planes", "/clustering/status"] {
@@ -297,5 +282,46 @@ pub(crate) fn install(routes: &mut Routes) {
                 "this endpoint is only available when Kong is configured to run as Control Plane for the cluster",
             ))
         }));
+    }
+}
+
+/// `PUT /debug/node/log-level/{level}[?timeout=s]` (`kong/api/routes/debug.lua`).
+async fn put_log_level(ctx: Ctx) -> HResult<axum::response::Response> {
+    if ctx.app.store.backend() == turnpike_store::Backend::Off {
+        return Ok(message(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "cannot change log level when not using a database",
+        ));
+    }
+    let level = ctx.params.get("log_level").cloned().unwrap_or_default();
+    const LEVELS: &[&str] = &["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"];
+    if !LEVELS.contains(&level.as_str()) {
+        return Ok(message(StatusCode::BAD_REQUEST, &format!("unknown log level: {level}")));
+    }
+    let timeout = match ctx.input.query_arg("timeout").and_then(|t| t.trim().parse::<f64>().ok()) {
+        Some(t) if t < 0.0 => {
+            return Ok(message(
+                StatusCode::BAD_REQUEST,
+                "timeout must be greater than or equal to 0",
+            ))
+        }
+        Some(t) => t.ceil() as u64,
+        None => 60,
+    };
+    let Some(lc) = &ctx.app.log_control else {
+        return Ok(message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed setting log level: not supported",
+        ));
+    };
+    if lc.level() == level {
+        return Ok(ok(&json!({ "message": format!("log level is already {level}") })));
+    }
+    match lc.set_level(&level, timeout) {
+        Ok(()) => Ok(ok(&json!({ "message": "log level changed" }))),
+        Err(e) => Ok(message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("failed setting log level: {e}"),
+        )),
     }
 }

@@ -39,7 +39,9 @@ pub use listener::CountingListener;
 /// Runtime control of the log level (`/debug/node/log-level`).
 pub trait LogControl: Send + Sync {
     fn level(&self) -> String;
-    fn set_level(&self, level: &str) -> Result<(), String>;
+    /// Sets the level for `timeout_secs` seconds (0: until changed again), then reverts to the
+    /// configured level.
+    fn set_level(&self, level: &str, timeout_secs: u64) -> Result<(), String>;
 }
 
 /// What `GET /` tells about this node.
@@ -370,6 +372,7 @@ pub fn router(app: Arc<App>) -> impl ApiService {
     }
     special::install(&mut routes, &registry);
     info::install(&mut routes);
+    info::install_endpoints(&mut routes);
     build(routes, app)
 }
 

@@ -64,7 +64,8 @@ async fn main() {
     let c: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
     let db = match args.get(3).map(String::as_str) {
         Some("postgres") => Db::Postgres(
-            std::env::var("TURNPIKE_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+            std::env::var("TURNPIKE_TEST_PG_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
         ),
         _ => Db::Sqlite,
     };
@@ -102,9 +103,13 @@ async fn main() {
     let list_total = start.elapsed();
     assert_eq!(seen, n, "listing must return every service");
 
-    println!("| backend | operation | requests | concurrency | total s | req/s | p50 ms | p99 ms |");
+    println!(
+        "| backend | operation | requests | concurrency | total s | req/s | p50 ms | p99 ms |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
-    for (op, total, lats) in [("create (POST)", create_total, &create), ("read (GET by name)", read_total, &read)] {
+    for (op, total, lats) in
+        [("create (POST)", create_total, &create), ("read (GET by name)", read_total, &read)]
+    {
         println!(
             "| {name} | {op} | {n} | {c} | {:.2} | {:.0} | {:.2} | {:.2} |",
             total.as_secs_f64(),
@@ -113,5 +118,9 @@ async fn main() {
             pct(lats, 0.99)
         );
     }
-    println!("| {name} | list all (size=1000 pages) | {} | 1 | {:.2} | | | |", n.div_ceil(1000), list_total.as_secs_f64());
+    println!(
+        "| {name} | list all (size=1000 pages) | {} | 1 | {:.2} | | | |",
+        n.div_ceil(1000),
+        list_total.as_secs_f64()
+    );
 }

@@ -1,7 +1,8 @@
 //! Structured logs (text or JSON) with Kong's log levels, changeable at run time through
 //! `/debug/node/log-level`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use anyhow::{Context as _, Result};
 use tracing_subscriber::layer::SubscriberExt;
@@ -26,6 +27,9 @@ fn directive(level: &str) -> String {
 pub(crate) struct LogHandle {
     handle: reload::Handle<EnvFilter, Registry>,
     level: Mutex<String>,
+    configured: String,
+    generation: AtomicU64,
+    me: OnceLock<Weak<LogHandle>>,
 }
 
 impl turnpike_admin::LogControl for LogHandle {
@@ -33,7 +37,30 @@ impl turnpike_admin::LogControl for LogHandle {
         self.level.lock().map(|l| l.clone()).unwrap_or_else(|_| "info".into())
     }
 
-    fn set_level(&self, level: &str) -> Result<(), String> {
+    fn set_level(&self, level: &str, timeout_secs: u64) -> Result<(), String> {
+        self.apply(level)?;
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        tracing::info!(level, timeout_secs, "log level changed");
+        if timeout_secs > 0 {
+            // Kong's dynamic log level is temporary: back to the configured level afterwards
+            let configured = self.configured.clone();
+            let me = self.me.get().and_then(std::sync::Weak::upgrade);
+            if let (Ok(rt), Some(me)) = (tokio::runtime::Handle::try_current(), me) {
+                rt.spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(timeout_secs)).await;
+                    if me.generation.load(Ordering::SeqCst) == generation {
+                        let _ = me.apply(&configured);
+                        tracing::info!(level = %configured, "log level restored");
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LogHandle {
+    fn apply(&self, level: &str) -> Result<(), String> {
         if !LOG_LEVELS.contains(&level) {
             return Err(format!("unknown log level: {level}"));
         }
@@ -42,7 +69,6 @@ impl turnpike_admin::LogControl for LogHandle {
         if let Ok(mut l) = self.level.lock() {
             *l = level.to_owned();
         }
-        tracing::info!(level, "log level changed");
         Ok(())
     }
 }
@@ -69,5 +95,13 @@ pub(crate) fn init(cfg: &Config) -> Result<Arc<LogHandle>> {
             .try_init()
             .ok();
     }
-    Ok(Arc::new(LogHandle { handle, level: Mutex::new(cfg.log_level.clone()) }))
+    let h = Arc::new(LogHandle {
+        handle,
+        level: Mutex::new(cfg.log_level.clone()),
+        configured: cfg.log_level.clone(),
+        generation: AtomicU64::new(0),
+        me: OnceLock::new(),
+    });
+    let _ = h.me.set(Arc::downgrade(&h));
+    Ok(h)
 }

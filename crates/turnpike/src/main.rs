@@ -170,11 +170,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Where the configured database stands, without creating an embedded database file.
+async fn db_state(db: &DbConfig) -> Result<migrations::State> {
+    if let DbConfig::Sqlite { path } = db {
+        if !path.exists() {
+            return Ok(migrations::State::NeedsBootstrap);
+        }
+    }
+    Ok(migrations::state(db).await?)
+}
+
 async fn migrations_cmd(action: MigrationsAction) -> Result<ExitCode> {
     match action {
         MigrationsAction::Bootstrap { conf } => {
             let cfg = load(&conf)?;
             std::fs::create_dir_all(&cfg.prefix).ok();
+            if db_state(&cfg.database).await? != migrations::State::NeedsBootstrap {
+                println!("Database already bootstrapped");
+                return Ok(ExitCode::SUCCESS);
+            }
             println!("Bootstrapping database...");
             let ran = migrations::bootstrap(&cfg.database).await?;
             print_ran(&cfg.database, &ran);
@@ -182,44 +196,44 @@ async fn migrations_cmd(action: MigrationsAction) -> Result<ExitCode> {
         }
         MigrationsAction::Up { conf } => {
             let cfg = load(&conf)?;
-            match migrations::up(&cfg.database, false).await {
-                Ok(ran) if ran.is_empty() => println!("Database is already up-to-date"),
-                Ok(ran) => {
-                    print_ran(&cfg.database, &ran);
-                    println!("Database is up-to-date");
-                }
-                Err(StoreError::NeedsBootstrap) => {
-                    println!("{}", needs_bootstrap_text());
-                    return Ok(ExitCode::from(3));
-                }
-                Err(e) => return Err(e.into()),
+            if db_state(&cfg.database).await? == migrations::State::NeedsBootstrap {
+                bail!("Cannot run migrations: {}", needs_bootstrap_text());
+            }
+            let ran = migrations::up(&cfg.database, false).await?;
+            if ran.is_empty() {
+                println!("Database is already up-to-date");
+            } else {
+                print_ran(&cfg.database, &ran);
+                println!("Database is up-to-date");
             }
         }
         MigrationsAction::List { conf } => {
             let cfg = load(&conf)?;
-            match migrations::list(&cfg.database).await {
-                Ok((done, pending)) => {
-                    println!("Executed migrations:");
-                    let names: Vec<&str> = done.iter().map(|e| e.name.as_str()).collect();
-                    println!("  core: {}", names.join(", "));
-                    if pending.is_empty() {
-                        println!("\nDatabase is up-to-date");
-                    } else {
-                        println!("\nNew migrations available:\n  core: {}\n\nRun 'turnpike migrations up' to proceed", pending.join(", "));
-                        return Ok(ExitCode::from(5));
-                    }
-                }
-                Err(StoreError::NeedsBootstrap) => {
-                    println!("{}", needs_bootstrap_text());
-                    return Ok(ExitCode::from(3));
-                }
-                Err(e) => return Err(e.into()),
+            if db_state(&cfg.database).await? == migrations::State::NeedsBootstrap {
+                println!("{}", needs_bootstrap_text());
+                return Ok(ExitCode::from(3));
+            }
+            let (done, pending) = migrations::list(&cfg.database).await?;
+            println!("Executed migrations:");
+            let names: Vec<&str> = done.iter().map(|e| e.name.as_str()).collect();
+            println!("  core: {}", names.join(", "));
+            if pending.is_empty() {
+                println!("\nDatabase is up-to-date");
+            } else {
+                println!(
+                    "\nNew migrations available:\n  core: {}\n\nRun 'turnpike migrations up' to proceed",
+                    pending.join(", ")
+                );
+                return Ok(ExitCode::from(5));
             }
         }
         MigrationsAction::Reset { conf, yes } => {
             let cfg = load(&conf)?;
             if !yes {
-                use std::io::{BufRead, Write};
+                use std::io::{BufRead, IsTerminal, Write};
+                if !std::io::stdin().is_terminal() {
+                    bail!("not a tty: invoke 'reset' non-interactively with the --yes flag");
+                }
                 print!("Are you sure? This operation is irreversible. [Y/n] ");
                 std::io::stdout().flush().ok();
                 let mut answer = String::new();
@@ -228,6 +242,10 @@ async fn migrations_cmd(action: MigrationsAction) -> Result<ExitCode> {
                     println!("Canceled");
                     return Ok(ExitCode::SUCCESS);
                 }
+            }
+            if db_state(&cfg.database).await? == migrations::State::NeedsBootstrap {
+                println!("Database not bootstrapped, nothing to reset");
+                return Ok(ExitCode::FAILURE);
             }
             migrations::reset(&cfg.database).await?;
             println!("Database successfully reset");

@@ -14,8 +14,16 @@ fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// Whether the process exists and is not a zombie waiting to be reaped.
 fn alive(pid: i32) -> bool {
-    Pid::from_raw(pid).is_some_and(|p| test_kill_process(p).is_ok())
+    if !Pid::from_raw(pid).is_some_and(|p| test_kill_process(p).is_ok()) {
+        return false;
+    }
+    // /proc/<pid>/stat: "pid (comm) STATE ..."
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')).unwrap_or(true),
+        Err(_) => true,
+    }
 }
 
 /// The pid file of a running instance; removed when dropped.
