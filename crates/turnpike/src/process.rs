@@ -16,7 +16,7 @@ fn read_pid(path: &Path) -> Option<i32> {
 
 /// Whether the process exists and is not a zombie waiting to be reaped.
 fn alive(pid: i32) -> bool {
-    if !Pid::from_raw(pid).is_some_and(|p| test_kill_process(p).is_ok()) {
+    if Pid::from_raw(pid).is_none_or(|p| test_kill_process(p).is_err()) {
         return false;
     }
     // /proc/<pid>/stat: "pid (comm) STATE ..."
