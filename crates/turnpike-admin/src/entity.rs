@@ -105,6 +105,12 @@ impl Endpoint {
         ctx.params.get(name).map(String::as_str).unwrap_or_default()
     }
 
+    /// The entity addressed by the URL parameter named after `schema` (404 when missing).
+    async fn select_param(ctx: &Ctx, schema: &Schema) -> HResult<Map<String, Value>> {
+        let raw = ctx.params.get(&schema.name).map(String::as_str).unwrap_or_default();
+        Self::select_required(&ctx.app, schema, &key_for(schema, raw)).await
+    }
+
     async fn select_required(app: &App, schema: &Schema, key: &Key) -> HResult<Map<String, Value>> {
         match app.store.select(&schema.name, key).await.or_respond()? {
             Some(e) => Ok(e),
@@ -128,8 +134,7 @@ impl Endpoint {
                 Ok(ok(&Value::Object(e)))
             }
             Kind::ForeignEntity { field, foreign } => {
-                let child =
-                    Self::select_required(app, s, &key_for(s, self.param(&ctx, &s.name))).await?;
+                let child = Self::select_param(&ctx, s).await?;
                 let Some(id) = child.get(field).and_then(|v| v.get("id")).and_then(Value::as_str)
                 else {
                     return Err(not_found());
@@ -156,14 +161,8 @@ impl Endpoint {
                 Ok(ok(&page_body(page, next)))
             }
             Kind::NestedEntity { parent, field } => {
-                let p = Self::select_required(
-                    app,
-                    parent,
-                    &key_for(parent, self.param(&ctx, &parent.name)),
-                )
-                .await?;
-                let child =
-                    Self::select_required(app, s, &key_for(s, self.param(&ctx, &s.name))).await?;
+                let p = Self::select_param(&ctx, parent).await?;
+                let child = Self::select_param(&ctx, s).await?;
                 if !fk_matches(&child, field, &p) {
                     return Err(not_found());
                 }
@@ -177,12 +176,7 @@ impl Endpoint {
         let s = &self.schema;
         let mut args = ctx.input.post_args(Some(s))?;
         if let Kind::NestedCollection { parent, field } = &self.kind {
-            let p = Self::select_required(
-                app,
-                parent,
-                &key_for(parent, self.param(&ctx, &parent.name)),
-            )
-            .await?;
+            let p = Self::select_param(&ctx, parent).await?;
             args.insert(field.clone(), pk_of(&p));
         }
         let e = app.store.insert(&s.name, args).await.or_respond()?;
@@ -200,8 +194,7 @@ impl Endpoint {
                 Ok(ok(&Value::Object(e)))
             }
             Kind::ForeignEntity { field, foreign } => {
-                let child =
-                    Self::select_required(app, s, &key_for(s, self.param(&ctx, &s.name))).await?;
+                let child = Self::select_param(&ctx, s).await?;
                 let existing = child
                     .get(field)
                     .and_then(|v| v.get("id"))
@@ -223,12 +216,7 @@ impl Endpoint {
                 Ok(ok(&Value::Object(e)))
             }
             Kind::NestedEntity { parent, field } => {
-                let p = Self::select_required(
-                    app,
-                    parent,
-                    &key_for(parent, self.param(&ctx, &parent.name)),
-                )
-                .await?;
+                let p = Self::select_param(&ctx, parent).await?;
                 let mut args = ctx.input.post_args(Some(s))?;
                 args.insert(field.clone(), pk_of(&p));
                 let key = key_for(s, self.param(&ctx, &s.name));
@@ -259,8 +247,7 @@ impl Endpoint {
                 Ok(ok(&Value::Object(e)))
             }
             Kind::ForeignEntity { field, foreign } => {
-                let child =
-                    Self::select_required(app, s, &key_for(s, self.param(&ctx, &s.name))).await?;
+                let child = Self::select_param(&ctx, s).await?;
                 let Some(id) = child.get(field).and_then(|v| v.get("id")).and_then(Value::as_str)
                 else {
                     return Err(not_found());
@@ -274,12 +261,7 @@ impl Endpoint {
                 Ok(ok(&Value::Object(e)))
             }
             Kind::NestedEntity { parent, field } => {
-                let p = Self::select_required(
-                    app,
-                    parent,
-                    &key_for(parent, self.param(&ctx, &parent.name)),
-                )
-                .await?;
+                let p = Self::select_param(&ctx, parent).await?;
                 let mut args = match args {
                     Some(a) => a,
                     None => ctx.input.post_args(Some(s))?,
@@ -309,20 +291,14 @@ impl Endpoint {
                 Ok(no_content())
             }
             Kind::ForeignEntity { field, .. } => {
-                let child =
-                    Self::select_required(app, s, &key_for(s, self.param(&ctx, &s.name))).await?;
+                let child = Self::select_param(&ctx, s).await?;
                 match child.get(field) {
                     Some(Value::Object(_)) => Err(crate::http::method_not_allowed()),
                     _ => Err(not_found()),
                 }
             }
             Kind::NestedEntity { parent, field } => {
-                let p = Self::select_required(
-                    app,
-                    parent,
-                    &key_for(parent, self.param(&ctx, &parent.name)),
-                )
-                .await?;
+                let p = Self::select_param(&ctx, parent).await?;
                 let key = key_for(s, self.param(&ctx, &s.name));
                 let child = Self::select_required(app, s, &key).await?;
                 if !fk_matches(&child, field, &p) {

@@ -12,139 +12,18 @@
 //! never fires in the cases below (it is skipped when a field has errors, and every accepted
 //! route is also accepted by ATC).
 
+mod common;
+
+use common::{
+    case, is_uuid, obj, run, Case, Expect, Mode, Prep, A_VALID_UUID, INVALID_NAMES, REQUIRED,
+    VALID_NAMES,
+};
 use serde_json::{json, Value};
 use turnpike_core::entities;
 use turnpike_core::schema::{Context, Entity, Schema};
 
-// ---- table-driven harness ---------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug)]
-enum Prep {
-    Raw,
-    Insert,
-    Update,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Mode {
-    Full,
-    UpdateMsgs,
-}
-
-#[derive(Debug)]
-enum Expect {
-    Ok,
-    /// The whole error table.
-    Err(Value),
-    /// The error at a JSON pointer equals the value.
-    At(&'static str, Value),
-    /// Something (non-null) is at the JSON pointer.
-    Has(&'static str),
-    /// The error at the JSON pointer is a string containing the substring.
-    Contains(&'static str, String),
-    /// Nothing is at the JSON pointer.
-    Absent(&'static str),
-}
-
-struct Case {
-    name: String,
-    prep: Prep,
-    mode: Mode,
-    input: Value,
-    expect: Vec<Expect>,
-}
-
-fn case(name: impl Into<String>, prep: Prep, input: Value, expect: Vec<Expect>) -> Case {
-    Case { name: name.into(), prep, mode: Mode::Full, input, expect }
-}
-
-fn obj(v: &Value) -> Entity {
-    v.as_object().cloned().expect("test input must be a JSON object")
-}
-
-fn prepare(schema: &Schema, prep: Prep, input: &Value) -> Result<Entity, Value> {
-    let e = obj(input);
-    match prep {
-        Prep::Raw => Ok(e),
-        Prep::Insert => {
-            schema.process_auto_fields(&e, Context::Insert, false).map_err(|e| e.to_json())
-        }
-        Prep::Update => {
-            schema.process_auto_fields(&e, Context::Update, false).map_err(|e| e.to_json())
-        }
-    }
-}
-
-fn check(expect: &[Expect], got: &Result<(), Value>) -> Option<String> {
-    for ex in expect {
-        let problem = match (ex, got) {
-            (Expect::Ok, Ok(())) => None,
-            (Expect::Ok, Err(e)) => Some(format!("expected ok, got {e}")),
-            (_, Ok(())) => Some(format!("expected an error ({ex:?}), got ok")),
-            (Expect::Err(want), Err(e)) => (want != e).then(|| format!("expected {want}, got {e}")),
-            (Expect::At(p, want), Err(e)) => match e.pointer(p) {
-                Some(v) if v == want => None,
-                other => Some(format!("expected {p} = {want}, got {other:?} in {e}")),
-            },
-            (Expect::Has(p), Err(e)) => match e.pointer(p) {
-                Some(v) if !v.is_null() => None,
-                _ => Some(format!("expected an error at {p}, got {e}")),
-            },
-            (Expect::Contains(p, sub), Err(e)) => match e.pointer(p).and_then(Value::as_str) {
-                Some(s) if s.contains(sub.as_str()) => None,
-                other => Some(format!("expected {p} to contain {sub:?}, got {other:?} in {e}")),
-            },
-            (Expect::Absent(p), Err(e)) => {
-                e.pointer(p).map(|v| format!("expected nothing at {p}, got {v} in {e}"))
-            }
-        };
-        if problem.is_some() {
-            return problem;
-        }
-    }
-    None
-}
-
-fn run(schema: &Schema, cases: Vec<Case>) {
-    let total = cases.len();
-    let mut failures = Vec::new();
-    for c in cases {
-        let entity = match prepare(schema, c.prep, &c.input) {
-            Ok(e) => e,
-            Err(e) => {
-                failures.push(format!("[{}] process_auto_fields failed: {e}", c.name));
-                continue;
-            }
-        };
-        let got = match c.mode {
-            Mode::Full => schema.validate(&entity, true, false),
-            Mode::UpdateMsgs => schema.validate(&entity, false, true),
-        }
-        .map_err(|e| e.to_json());
-        if let Some(p) = check(&c.expect, &got) {
-            failures.push(format!("[{}] input {} -> {p}", c.name, c.input));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {total} case(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-}
-
-const REQUIRED: &str = "required field missing";
-const A_VALID_UUID: &str = "cbb297c0-a956-486d-ad1d-f9b42df9465a";
 const ANOTHER_UUID: &str = "64a8670b-900f-44e7-a900-6ec7ef5aa4d3";
 const S_ID: &str = "a4fbd24e-6a52-4937-bd78-2536713072d2";
-
-fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.bytes().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
 
 fn routes() -> Schema {
     entities::routes()
@@ -557,7 +436,7 @@ fn name_cases() -> Vec<Case> {
             vec![At("/name", json!("length must be at least 1"))],
         ),
     ];
-    for n in ["examp:le", "examp;le", "examp/le", "examp le"] {
+    for n in INVALID_NAMES {
         v.push(case(
             format!("rejects invalid name {n}"),
             Raw,
@@ -565,20 +444,7 @@ fn name_cases() -> Vec<Case> {
             vec![Contains("/name", "invalid".into())],
         ));
     }
-    let valid = [
-        "example",
-        "EXAMPLE",
-        "exa.mp.le",
-        "3x4mp13",
-        "3x4-mp-13",
-        "3x4_mp_13",
-        "~3x4~mp~13",
-        "~3..x4~.M-p~1__3_",
-        "孔",
-        "Конг",
-        "🦍",
-    ];
-    for n in valid {
+    for n in VALID_NAMES {
         v.push(case(
             format!("accepts name {n}"),
             Insert,

@@ -576,16 +576,50 @@ impl SqlStore {
 
     // ---- operations (inside a transaction) ---------------------------------------------
 
+    /// What every write does to its input first: ids lower-cased, a target's address
+    /// normalized, a certificate's SNI list read.
+    fn prepare(schema: &Schema, input: Entity) -> Result<(Entity, Option<Vec<String>>), DaoError> {
+        let mut input = input;
+        lowercase_ids(schema, &mut input);
+        Self::format_target_input(schema, &mut input)?;
+        let names = if schema.name == "certificates" { Self::sni_list(&input)? } else { None };
+        Ok((input, names))
+    }
+
+    /// What every write does once the entity is valid: transform, check references, write the
+    /// row, shape the output, then the entity's hooks.
+    async fn finish(
+        &self,
+        conn: &mut AnyConnection,
+        schema: &Schema,
+        (e, input): (Entity, &Entity),
+        mode: Write<'_>,
+        names: Option<Vec<String>>,
+    ) -> Result<Entity, DaoError> {
+        let ctx = match mode {
+            Write::Insert => Context::Insert,
+            Write::Update(_) => Context::Update,
+            Write::Upsert => Context::Upsert,
+        };
+        let e = Self::transform(schema, e, input, ctx)?;
+        self.check_references(conn, schema, &e).await?;
+        self.write_row(conn, schema, &e, mode).await?;
+        let mut out = self.output(schema, &e)?;
+        if let Some(names) = names {
+            let id = id_of(&e).unwrap_or_default().to_owned();
+            self.sync_snis(conn, &id, &names).await?;
+        }
+        self.decorate(conn, schema, &mut out).await?;
+        Ok(out)
+    }
+
     pub(crate) async fn insert_in(
         &self,
         conn: &mut AnyConnection,
         schema: &Schema,
         input: Entity,
     ) -> Result<Entity, DaoError> {
-        let mut input = input;
-        lowercase_ids(schema, &mut input);
-        Self::format_target_input(schema, &mut input)?;
-        let names = if schema.name == "certificates" { Self::sni_list(&input)? } else { None };
+        let (input, names) = Self::prepare(schema, input)?;
         if let Some(names) = &names {
             self.check_snis_are_new(conn, names, None).await?;
         }
@@ -596,16 +630,7 @@ impl SqlStore {
             schema.process_auto_fields(&input, Context::Insert, false).map_err(schema_violation)?;
         self.resolve_foreign(conn, schema, &mut e).await?;
         schema.validate_with(&e, true, false, Some(&input), None).map_err(schema_violation)?;
-        let e = Self::transform(schema, e, &input, Context::Insert)?;
-        self.check_references(conn, schema, &e).await?;
-        self.write_row(conn, schema, &e, Write::Insert).await?;
-        let mut out = self.output(schema, &e)?;
-        if let Some(names) = names {
-            let id = id_of(&e).unwrap_or_default().to_owned();
-            self.sync_snis(conn, &id, &names).await?;
-        }
-        self.decorate(conn, schema, &mut out).await?;
-        Ok(out)
+        self.finish(conn, schema, (e, &input), Write::Insert, names).await
     }
 
     async fn update_in(
@@ -615,10 +640,7 @@ impl SqlStore {
         key: &Key,
         input: Entity,
     ) -> Result<Entity, DaoError> {
-        let mut input = input;
-        lowercase_ids(schema, &mut input);
-        Self::format_target_input(schema, &mut input)?;
-        let names = if schema.name == "certificates" { Self::sni_list(&input)? } else { None };
+        let (input, names) = Self::prepare(schema, input)?;
         let partial =
             schema.process_auto_fields(&input, Context::Update, false).map_err(schema_violation)?;
         let Some(rbw) = self.select_stored(conn, schema, key).await? else {
@@ -632,16 +654,13 @@ impl SqlStore {
             self.check_snis_are_new(conn, names, Some(&id)).await?;
         }
         if schema.name == "plugins"
-            && (input.contains_key("protocols")
-                || input.contains_key("service")
-                || input.contains_key("route"))
+            && ["protocols", "service", "route"].iter().any(|f| input.contains_key(*f))
         {
+            // Kong fills in what the update leaves out before comparing protocols
             let mut probe = input.clone();
             for f in ["protocols", "service", "route"] {
-                if !probe.contains_key(f) {
-                    if let Some(v) = rbw.get(f) {
-                        probe.insert(f.into(), v.clone());
-                    }
+                if let (false, Some(v)) = (probe.contains_key(f), rbw.get(f)) {
+                    probe.insert(f.into(), v.clone());
                 }
             }
             self.check_plugin_protocols(conn, &probe).await?;
@@ -653,15 +672,7 @@ impl SqlStore {
         schema
             .validate_with(&e, false, true, Some(&input), Some(&rbw_shaped))
             .map_err(schema_violation)?;
-        let e = Self::transform(schema, e, &input, Context::Update)?;
-        self.check_references(conn, schema, &e).await?;
-        self.write_row(conn, schema, &e, Write::Update(&id)).await?;
-        let mut out = self.output(schema, &e)?;
-        if let Some(names) = names {
-            self.sync_snis(conn, &id, &names).await?;
-        }
-        self.decorate(conn, schema, &mut out).await?;
-        Ok(out)
+        self.finish(conn, schema, (e, &input), Write::Update(&id), names).await
     }
 
     async fn upsert_in(
@@ -671,11 +682,8 @@ impl SqlStore {
         key: &Key,
         input: Entity,
     ) -> Result<Entity, DaoError> {
-        let mut input = input;
-        lowercase_ids(schema, &mut input);
-        Self::format_target_input(schema, &mut input)?;
+        let (input, names) = Self::prepare(schema, input)?;
         let rbw = self.select_stored(conn, schema, key).await?;
-        let names = if schema.name == "certificates" { Self::sni_list(&input)? } else { None };
         if schema.name == "plugins" {
             self.check_plugin_protocols(conn, &input).await?;
         }
@@ -692,21 +700,12 @@ impl SqlStore {
                 }
             }
         }
-        let id = id_of(&e).unwrap_or_default().to_owned();
         if let Some(names) = &names {
-            self.check_snis_are_new(conn, names, Some(&id)).await?;
+            self.check_snis_are_new(conn, names, id_of(&e)).await?;
         }
         self.resolve_foreign(conn, schema, &mut e).await?;
         schema.validate_with(&e, true, false, Some(&input), None).map_err(schema_violation)?;
-        let e = Self::transform(schema, e, &input, Context::Upsert)?;
-        self.check_references(conn, schema, &e).await?;
-        self.write_row(conn, schema, &e, Write::Upsert).await?;
-        let mut out = self.output(schema, &e)?;
-        if let Some(names) = names {
-            self.sync_snis(conn, &id, &names).await?;
-        }
-        self.decorate(conn, schema, &mut out).await?;
-        Ok(out)
+        self.finish(conn, schema, (e, &input), Write::Upsert, names).await
     }
 
     /// Collects the entities deleted by cascade from (`schema`, `id`), depth first.

@@ -7,6 +7,8 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+use crate::api::escape_uri;
+
 /// A response, fully read.
 #[derive(Debug, Clone)]
 pub struct Resp {
@@ -43,19 +45,33 @@ pub struct Client {
     inner: HyperClient<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
 
-fn form_encode(pairs: &[(&str, &str)]) -> String {
-    let enc = |s: &str| {
-        let mut out = String::new();
-        for b in s.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
+/// An `application/x-www-form-urlencoded` body: `k=v` pairs (keys may repeat), each side
+/// encoded by [`escape_uri`], joined by `&`.
+pub fn form_urlencode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape_uri(k), escape_uri(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A `multipart/form-data` body with `boundary`; each part is (name, content-type or "",
+/// value).
+pub fn multipart_body(boundary: &str, parts: &[(&str, &str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, ct, value) in parts {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n"
+        ));
+        if !ct.is_empty() {
+            body.push_str(&format!("Content-Type: {ct}\r\n"));
         }
-        out
-    };
-    pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+        body.push_str("\r\n");
+        body.push_str(value);
+        body.push_str("\r\n");
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    body
 }
 
 impl Client {
@@ -128,7 +144,7 @@ impl Client {
             method,
             path,
             &[("content-type", "application/x-www-form-urlencoded")],
-            form_encode(pairs),
+            form_urlencode(pairs),
         )
         .await
     }
@@ -153,19 +169,7 @@ impl Client {
         parts: &[(&str, &str, &str)],
     ) -> Resp {
         let boundary = "turnpike-test-boundary-7MA4YWxkTrZu0gW";
-        let mut body = String::new();
-        for (name, ct, value) in parts {
-            body.push_str(&format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n"
-            ));
-            if !ct.is_empty() {
-                body.push_str(&format!("Content-Type: {ct}\r\n"));
-            }
-            body.push_str("\r\n");
-            body.push_str(value);
-            body.push_str("\r\n");
-        }
-        body.push_str(&format!("--{boundary}--\r\n"));
+        let body = multipart_body(boundary, parts);
         let ct = format!("multipart/form-data; boundary={boundary}");
         self.request(method, path, &[("content-type", ct.as_str())], body).await
     }

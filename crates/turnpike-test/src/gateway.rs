@@ -127,8 +127,9 @@ impl GatewayBuilder {
     }
 }
 
-/// The environment that points the binary at a PostgreSQL schema.
-pub(crate) fn pg_env(cfg: &PgConfig) -> Vec<(String, String)> {
+/// The environment (`TURNPIKE_DATABASE`, `TURNPIKE_PG_*`) that points the binary at a
+/// PostgreSQL database and schema.
+pub fn pg_env(cfg: &PgConfig) -> Vec<(String, String)> {
     let mut env = vec![
         ("TURNPIKE_DATABASE".into(), "postgres".into()),
         ("TURNPIKE_PG_HOST".into(), cfg.host.clone()),

@@ -9,12 +9,22 @@
 //! assert_eq!(res.status, 201);
 //! # }
 //! ```
+//!
+//! The Admin API tests ported from Kong's specs share the helpers of the `api` module
+//! (re-exported here): [`send`] a JSON value as JSON, form or multipart ([`Ct`]), [`expect`] a
+//! status and get the JSON body, [`create`] fixtures, [`escape_uri`], [`raw_get`] and so on.
 
+mod api;
 mod client;
 mod gateway;
 
-pub use client::{Client, Resp};
-pub use gateway::{binary, Db, Gateway, GatewayBuilder};
+pub use api::{
+    create, escape_uri, expect, expect_or_empty, flatten, gateway, get_with_bad_body, is_uuid,
+    listeners, new_uuid, raw_get, s, send, send_fields, stable_headers, walk_pages, without, Ct,
+    ALL, FORM_JSON,
+};
+pub use client::{form_urlencode, multipart_body, Client, Resp};
+pub use gateway::{binary, pg_env, Db, Gateway, GatewayBuilder};
 
 /// Reads a TLS fixture (see `fixtures/tls/gen.sh`).
 pub fn tls_fixture(name: &str) -> String {

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use turnpike_test::{databases, tls_fixture, Client, Gateway, Resp};
+use turnpike_test::{
+    databases, form_urlencode, gateway, multipart_body, stable_headers, tls_fixture, Client,
+    Gateway, Resp,
+};
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -84,22 +87,6 @@ fn raw_json_case(
     case(name, method, path, JSON, body.as_bytes().to_vec(), status, want)
 }
 
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn form_body(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
-}
-
 fn form_case(
     name: &str,
     method: &'static str,
@@ -108,21 +95,10 @@ fn form_case(
     status: u16,
     want: Want,
 ) -> Case {
-    case(name, method, path, FORM, form_body(pairs), status, want)
+    case(name, method, path, FORM, form_urlencode(pairs), status, want)
 }
 
 const BOUNDARY: &str = "bad-input-boundary-x7Q";
-
-fn multipart_body(parts: &[(&str, &str)]) -> String {
-    let mut body = String::new();
-    for (k, v) in parts {
-        body.push_str(&format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
-        ));
-    }
-    body.push_str(&format!("--{BOUNDARY}--\r\n"));
-    body
-}
 
 fn multipart_case(
     name: &str,
@@ -133,7 +109,9 @@ fn multipart_case(
     want: Want,
 ) -> Case {
     let ct = format!("multipart/form-data; boundary={BOUNDARY}");
-    case(name, method, path, &[("content-type", ct.as_str())], multipart_body(parts), status, want)
+    let parts: Vec<(&str, &str, &str)> = parts.iter().map(|(k, v)| (*k, "", *v)).collect();
+    let body = multipart_body(BOUNDARY, &parts);
+    case(name, method, path, &[("content-type", ct.as_str())], body, status, want)
 }
 
 fn msg(m: &str) -> Want {
@@ -262,7 +240,7 @@ async fn fixture(c: &Client) -> Fixture {
 /// Runs the cases on every database; each must answer as expected and change nothing.
 async fn run(make: impl Fn(&Fixture) -> Vec<Case>) {
     for db in databases() {
-        let gw = Gateway::builder().db(db.clone()).start().await;
+        let gw = gateway(&db).await;
         let c = gw.admin();
         let fx = fixture(&c).await;
         let before = snapshot(&c).await;
@@ -779,7 +757,7 @@ async fn content_type_prefix_is_case_sensitive() {
 #[tokio::test]
 async fn multiple_content_type_headers() {
     for db in databases() {
-        let gw = Gateway::builder().db(db.clone()).start().await;
+        let gw = gateway(&db).await;
         let c = gw.admin();
         fixture(&c).await;
         let before = snapshot(&c).await;
@@ -882,7 +860,7 @@ async fn raw_oversized_post(addr: &str, ct: &str, chunked: bool) -> (u16, String
 async fn body_size_limit() {
     const MAX: usize = 10 * 1024 * 1024;
     for db in databases() {
-        let gw = Gateway::builder().db(db.clone()).start().await;
+        let gw = gateway(&db).await;
         let c = gw.admin();
         fixture(&c).await;
         let before = snapshot(&c).await;
@@ -1017,7 +995,7 @@ async fn size_offset_and_tags() {
 #[tokio::test]
 async fn valid_query_arguments() {
     for db in databases() {
-        let gw = Gateway::builder().db(db.clone()).start().await;
+        let gw = gateway(&db).await;
         let c = gw.admin();
         fixture(&c).await;
         let d = db.name();
@@ -1048,21 +1026,10 @@ async fn valid_query_arguments() {
 
 // ---- routing: slashes, HEAD, OPTIONS, 404, 405 ---------------------------------------------
 
-fn stable_headers(res: &Resp) -> Vec<(String, String)> {
-    let mut h: Vec<(String, String)> = res
-        .headers
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "date" | "x-kong-admin-latency"))
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-        .collect();
-    h.sort();
-    h
-}
-
 #[tokio::test]
 async fn trailing_slashes_head_and_options() {
     for db in databases() {
-        let gw = Gateway::builder().db(db.clone()).start().await;
+        let gw = gateway(&db).await;
         let c = gw.admin();
         let fx = fixture(&c).await;
         let d = db.name();
@@ -1282,14 +1249,14 @@ async fn unknown_paths_and_wrong_methods() {
 #[tokio::test]
 async fn form_syntax_and_multipart() {
     for db in databases() {
-        let gw = Gateway::builder().db(db.clone()).start().await;
+        let gw = gateway(&db).await;
         let c = gw.admin();
         let fx = fixture(&c).await;
         let d = db.name();
         let form = |path: &str, pairs: &[(&str, &str)]| {
             let c = c.clone();
             let path = path.to_owned();
-            let body = form_body(pairs);
+            let body = form_urlencode(pairs);
             async move { c.request("POST", &path, FORM, body).await }
         };
 
@@ -1359,9 +1326,10 @@ async fn form_syntax_and_multipart() {
         assert_eq!(v["route"], json!({ "id": fx.rt_id }), "{d}: route.id");
 
         // an empty value clears a field (JSON null)
-        let res = c.request("PATCH", "/services/svc2", FORM, form_body(&[("path", "/p")])).await;
+        let res =
+            c.request("PATCH", "/services/svc2", FORM, form_urlencode(&[("path", "/p")])).await;
         assert_eq!(res.json()["path"], "/p", "{d}: set path");
-        let res = c.request("PATCH", "/services/svc2", FORM, form_body(&[("path", "")])).await;
+        let res = c.request("PATCH", "/services/svc2", FORM, form_urlencode(&[("path", "")])).await;
         assert_eq!(res.status, 200, "{d}: clear path: {}", res.text());
         assert_eq!(res.json()["path"], Value::Null, "{d}: path= clears the path");
 

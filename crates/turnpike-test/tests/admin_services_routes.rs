@@ -5,149 +5,11 @@
 //! Cases Kong runs once per content type run here once per content type too (form,
 //! multipart, JSON), except where Kong's own spec skips multipart.
 
-use serde_json::{json, Map, Value};
-use turnpike_test::{databases, Client, Db, Gateway, Resp};
-
-// ---- helpers (shared shape with the other admin_* test files) ----------------------------
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ct {
-    Form,
-    Multipart,
-    Json,
-}
-
-const ALL: [Ct; 3] = [Ct::Form, Ct::Multipart, Ct::Json];
-/// The content types of cases where Kong's spec skips multipart ("the client doesn't play
-/// well with this").
-const FORM_JSON: [Ct; 2] = [Ct::Form, Ct::Json];
-
-impl Ct {
-    fn header(self) -> &'static str {
-        match self {
-            Ct::Form => "application/x-www-form-urlencoded",
-            Ct::Multipart => "multipart/form-data",
-            Ct::Json => "application/json",
-        }
-    }
-}
-
-/// Kong's `encode_args` as its spec client uses it for form bodies: `a.b`, `a[1]`, null as "".
-fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
-    match v {
-        Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort();
-            for k in keys {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten(&key, &o[k], out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, item) in a.iter().enumerate() {
-                flatten(&format!("{prefix}[{}]", i + 1), item, out);
-            }
-        }
-        Value::Null => out.push((prefix.to_owned(), String::new())),
-        Value::String(s) => out.push((prefix.to_owned(), s.clone())),
-        other => out.push((prefix.to_owned(), other.to_string())),
-    }
-}
-
-async fn send(c: &Client, ct: Ct, method: &str, path: &str, body: &Value) -> Resp {
-    match ct {
-        Ct::Json => c.send_json(method, path, body).await,
-        Ct::Form | Ct::Multipart => {
-            let mut pairs = Vec::new();
-            flatten("", body, &mut pairs);
-            if ct == Ct::Form {
-                let refs: Vec<(&str, &str)> =
-                    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                c.send_form(method, path, &refs).await
-            } else {
-                let parts: Vec<(&str, &str, &str)> =
-                    pairs.iter().map(|(k, v)| (k.as_str(), "", v.as_str())).collect();
-                c.send_multipart(method, path, &parts).await
-            }
-        }
-    }
-}
-
-/// Asserts the status and returns the JSON body.
-#[track_caller]
-fn expect(res: &Resp, status: u16, case: &str) -> Value {
-    assert_eq!(res.status, status, "{case}: unexpected status; body: {}", res.text());
-    if status == 204 {
-        assert_eq!(res.text(), "", "{case}: 204 must have an empty body");
-        return Value::Null;
-    }
-    res.json()
-}
-
-/// POSTs JSON and expects 201.
-async fn create(c: &Client, path: &str, body: Value, case: &str) -> Value {
-    let res = c.post_json(path, &body).await;
-    expect(&res, 201, &format!("{case} (setup POST {path} {body})"))
-}
-
-fn new_uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("expected a string, got {v}"))
-}
-
-/// `ngx.escape_uri`.
-fn escape_uri(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-async fn gateway(db: &Db) -> Gateway {
-    Gateway::builder().db(db.clone()).start().await
-}
-
-/// A GET carrying a body that is not JSON (Kong ignores bodies of GET requests).
-async fn get_with_bad_body(c: &Client, path: &str) -> Resp {
-    c.request("GET", path, &[("content-type", "application/json")], "this fails if decoded as json")
-        .await
-}
-
-/// Sends `GET <raw path>` over a plain socket, so that the request line carries raw UTF-8
-/// bytes as Kong's spec client sends them (the `http` crate only accepts ASCII URIs).
-async fn raw_get(c: &Client, raw_path: &str) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = c.base().trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {raw_path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.expect("read");
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status: u16 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-fn without(v: &Value, keys: &[&str]) -> Value {
-    let mut m: Map<String, Value> = v.as_object().cloned().unwrap_or_default();
-    for k in keys {
-        m.remove(*k);
-    }
-    Value::Object(m)
-}
+use serde_json::{json, Value};
+use turnpike_test::{
+    create, databases, escape_uri, expect, gateway, get_with_bad_body, new_uuid, raw_get, s, send,
+    walk_pages, without, ALL, FORM_JSON,
+};
 
 const PROTOCOL_ONE_OF: &str =
     "expected one of: grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp";
@@ -313,37 +175,24 @@ async fn services_list() {
         assert_eq!(j["next"], Value::Null, "{case}");
 
         // paginates a set
-        let mut offset: Option<String> = None;
-        let mut pages: Vec<Value> = Vec::new();
         let mut ids = std::collections::BTreeSet::new();
-        for i in 1..=4 {
-            let path = match &offset {
-                Some(o) => format!("/services?size=3&offset={}", escape_uri(o)),
-                None => "/services?size=3".to_owned(),
-            };
-            let j = expect(&a.get(&path).await, 200, &format!("{case}: page {i}"));
-            let n = j["data"].as_array().unwrap().len();
-            assert_eq!(n, if i < 4 { 3 } else { 1 }, "{case}: page {i} size");
-            if let Some(prev) = pages.last() {
-                assert_ne!(prev, &j, "{case}: pages must differ");
-            }
+        walk_pages(&a, "/services", 3, 10, case, |i, j| {
             for e in j["data"].as_array().unwrap() {
                 ids.insert(s(&e["id"]).to_owned());
             }
             if i < 4 {
-                let o = s(&j["offset"]).to_owned();
+                let o = s(&j["offset"]);
                 assert_eq!(
                     j["next"],
-                    json!(format!("/services?offset={}&size=3", escape_uri(&o))),
+                    json!(format!("/services?offset={}&size=3", escape_uri(o))),
                     "{case}: page {i} next"
                 );
-                offset = Some(o);
             } else {
                 assert!(j.get("offset").is_none(), "{case}: last page has no offset: {j}");
                 assert_eq!(j["next"], Value::Null, "{case}: last page next");
             }
-            pages.push(j);
-        }
+        })
+        .await;
         assert_eq!(ids.len(), 10, "{case}: pages cover every service once");
 
         // propagates the page size in next
@@ -1131,25 +980,7 @@ async fn routes_list() {
         let j = expect(&a.get("/routes").await, 200, case);
         assert_eq!(j["data"].as_array().unwrap().len(), 10, "{case}: first page");
 
-        let mut offset: Option<String> = None;
-        let mut prev: Option<Value> = None;
-        for i in 1..=4 {
-            let path = match &offset {
-                Some(o) => format!("/routes?size=3&offset={}", escape_uri(o)),
-                None => "/routes?size=3".to_owned(),
-            };
-            let j = expect(&a.get(&path).await, 200, &format!("{case}: page {i}"));
-            assert_eq!(
-                j["data"].as_array().unwrap().len(),
-                if i < 4 { 3 } else { 1 },
-                "{case}: page {i}"
-            );
-            if let Some(p) = &prev {
-                assert_ne!(p, &j, "{case}: page {i} differs");
-            }
-            offset = j.get("offset").and_then(Value::as_str).map(str::to_owned);
-            prev = Some(j);
-        }
+        let offset = walk_pages(&a, "/routes", 3, 10, case, |_, _| {}).await;
         assert!(offset.is_none(), "{case}: no offset after the last page");
 
         let res = a.get("/routes?size=x").await;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use turnpike_store::PgConfig;
-use turnpike_test::{binary, Client, Db, Gateway};
+use turnpike_test::{binary, listeners, Client, Db, Gateway};
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -148,9 +148,7 @@ impl Node {
     }
 
     fn listeners(&self) -> Value {
-        let text =
-            std::fs::read_to_string(self.prefix.join("turnpike.listeners")).expect("listeners");
-        serde_json::from_str(&text).expect("listeners JSON")
+        listeners(&self.prefix)
     }
 
     fn admin(&self) -> Client {
@@ -217,18 +215,7 @@ async fn get_root(c: &Client) -> Value {
 /// The environment that points the binary at a fresh PostgreSQL schema.
 async fn pg_env(url: &str) -> (Vec<(String, String)>, PgConfig) {
     let cfg = turnpike_store::testing::scratch_schema(url).await;
-    let mut env = vec![
-        s("TURNPIKE_DATABASE", "postgres"),
-        s("TURNPIKE_PG_HOST", &cfg.host),
-        s("TURNPIKE_PG_PORT", &cfg.port.to_string()),
-        s("TURNPIKE_PG_USER", &cfg.user),
-        s("TURNPIKE_PG_DATABASE", &cfg.database),
-        s("TURNPIKE_PG_SCHEMA", cfg.schema.as_deref().unwrap()),
-    ];
-    if let Some(p) = &cfg.password {
-        env.push(s("TURNPIKE_PG_PASSWORD", p));
-    }
-    (env, cfg)
+    (turnpike_test::pg_env(&cfg), cfg)
 }
 
 // ---- version and check -----------------------------------------------------------------------

@@ -2,11 +2,10 @@
 //! real binary on every database: the documented bodies, field for field.
 
 use serde_json::{json, Value};
-use turnpike_test::{databases, Gateway};
+use turnpike_test::{databases, gateway, is_uuid};
 
 fn assert_uuid(v: &Value) {
-    let s = v.as_str().unwrap_or_else(|| panic!("expected a UUID string, got {v}"));
-    assert!(uuid::Uuid::parse_str(s).is_ok() && s.len() == 36, "not a UUID: {s}");
+    assert!(is_uuid(v), "not a UUID: {v}");
 }
 
 fn assert_timestamp(v: &Value) {
@@ -36,7 +35,7 @@ fn assert_body(got: &Value, want: &Value, generated: &[&str]) {
 #[tokio::test]
 async fn getting_started_admin_steps() {
     for db in databases() {
-        let gw = Gateway::builder().db(db.clone()).start().await;
+        let gw = gateway(&db).await;
         let admin = gw.admin();
 
         // 1. services
