@@ -43,8 +43,11 @@ fn routes(n: usize) -> Vec<RouteDef> {
         .collect()
 }
 
-/// (name, method, host, path, headers): one request per route kind, for route index `i`.
-fn requests(n: usize) -> Vec<(&'static str, String, String, Vec<(&'static str, String)>)> {
+/// (name, method, host, path, headers).
+type BenchRequest = (&'static str, String, String, Vec<(&'static str, String)>);
+
+/// One request per route kind, for the last route of each kind.
+fn requests(n: usize) -> Vec<BenchRequest> {
     let exact = (0..n).rev().find(|i| i % 20 <= 7).unwrap_or(0);
     let plain = (0..n).rev().find(|i| (8..=11).contains(&(i % 20))).unwrap_or(0);
     let regex = (0..n).rev().find(|i| (12..=14).contains(&(i % 20))).unwrap_or(0);
