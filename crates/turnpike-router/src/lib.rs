@@ -23,6 +23,19 @@ use std::sync::Arc;
 pub use matcher::BuildError;
 pub use path::{sanitize_uri_postfix, upstream_path};
 
+/// Kong's `router_flavor`.
+///
+/// Both flavors route with the `traditional_compatible` priority rules (see the crate docs);
+/// they differ in `path_handling`: Kong's ATC-based router always builds the upstream path
+/// the `v0` way (`kong/router/atc.lua` `set_upstream_uri`), while the pre-3.0 `traditional`
+/// router honours `v1`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Flavor {
+    #[default]
+    TraditionalCompatible,
+    Traditional,
+}
+
 /// `path_handling` of a route.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PathHandling {
@@ -108,7 +121,21 @@ impl Router {
     /// Compiles `routes`. Routes are kept in the given order for [`Match::route_index`];
     /// the match order is Kong's priority order.
     pub fn new(routes: Vec<RouteDef>) -> Result<Self, BuildError> {
-        let routes: Vec<Arc<RouteDef>> = routes.into_iter().map(Arc::new).collect();
+        Self::with_flavor(routes, Flavor::TraditionalCompatible)
+    }
+
+    /// Compiles `routes` for a router flavor: under `traditional_compatible`, a route's
+    /// `path_handling = v1` acts as `v0`, as in Kong.
+    pub fn with_flavor(routes: Vec<RouteDef>, flavor: Flavor) -> Result<Self, BuildError> {
+        let routes: Vec<Arc<RouteDef>> = routes
+            .into_iter()
+            .map(|mut r| {
+                if flavor == Flavor::TraditionalCompatible {
+                    r.path_handling = PathHandling::V0;
+                }
+                Arc::new(r)
+            })
+            .collect();
         let matchers = matcher::compile(&routes)?;
         let index = index::Index::build(&matchers);
         Ok(Self { routes, matchers, index })
@@ -128,9 +155,15 @@ impl Router {
         self.matchers.len()
     }
 
-    /// Finds the route for a request.
+    /// Finds the route for a request. A path whose normalized form is not valid UTF-8
+    /// matches nothing (Kong's router refuses it too).
     pub fn select(&self, req: &RequestParts<'_>) -> Option<Match<'_>> {
-        let path = turnpike_core::uri::normalize(req.path, true);
+        let path = if needs_normalizing(req.path) {
+            String::from_utf8(turnpike_core::uri::normalize_bytes(req.path.as_bytes(), true))
+                .ok()?
+        } else {
+            req.path.to_owned()
+        };
         let (host, port) = matcher::split_host_port(req.host);
         let port = port.or_else(|| req.local.map(|a| u32::from(a.port())));
         let ctx = matcher::Ctx { req, path: &path, host, port };
@@ -144,4 +177,9 @@ impl Router {
             path,
         })
     }
+}
+
+/// Whether `normalize` could change `path` (percent-escapes, dot segments, `//`).
+fn needs_normalizing(path: &str) -> bool {
+    path.bytes().any(|b| b == b'%' || b == b'.') || path.contains("//")
 }

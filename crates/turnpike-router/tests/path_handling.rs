@@ -6,7 +6,7 @@
 mod path_handling_cases;
 
 use path_handling_cases::PATH_HANDLING;
-use turnpike_router::{upstream_path, PathHandling, RequestParts, RouteDef, Router};
+use turnpike_router::{upstream_path, Flavor, PathHandling, RequestParts, RouteDef, Router};
 
 fn run(
     route_path: Option<String>,
@@ -25,7 +25,8 @@ fn run(
         paths: route_path.into_iter().collect(),
         ..RouteDef::default()
     };
-    let router = Router::new(vec![route]).expect("router");
+    // `traditional` honours v1; `traditional_compatible` turns v1 into v0 (kong_router_spec.rs).
+    let router = Router::with_flavor(vec![route], Flavor::Traditional).expect("router");
     let headers = http::HeaderMap::new();
     let req = RequestParts {
         method: "GET",
