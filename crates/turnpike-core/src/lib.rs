@@ -16,6 +16,7 @@ pub mod net;
 pub mod pki;
 pub mod random;
 pub mod schema;
+pub mod snapshot;
 pub mod time;
 pub mod typedefs;
 pub mod uri;

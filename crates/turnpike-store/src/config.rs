@@ -98,7 +98,8 @@ impl PgConfig {
         Ok(c)
     }
 
-    /// The connection URL given to the driver.
+    /// The connection URL given to the driver (the store's pools and the change watcher's
+    /// LISTEN connection all connect with it).
     pub(crate) fn to_url(&self) -> String {
         let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let auth = match &self.password {
@@ -110,12 +111,14 @@ impl PgConfig {
             (true, false) => "require",
             (true, true) => "verify-full",
         };
+        // No `connect_timeout`: sqlx ignores it (with a warning on every connection attempt,
+        // which floods the log while the database is down); the pools' `acquire_timeout`,
+        // from `timeout_ms`, bounds connecting instead.
         let mut url = format!(
-            "postgres://{auth}@{}:{}/{}?sslmode={sslmode}&connect_timeout={}&application_name=turnpike",
+            "postgres://{auth}@{}:{}/{}?sslmode={sslmode}&application_name=turnpike",
             self.host,
             self.port,
             enc(&self.database),
-            (self.timeout_ms / 1000).max(1)
         );
         if let Some(schema) = &self.schema {
             url.push_str("&options=");

@@ -115,8 +115,20 @@ enum Write<'a> {
 }
 
 impl SqlStore {
-    fn bump(&self) {
-        self.changes.send_modify(|v| *v += 1);
+    /// Commits a write that changed configuration: increments `config_version` (and queues
+    /// the PostgreSQL notification) last in the transaction, commits, then tells this node's
+    /// listeners without waiting for the notification to come back. Every configuration write
+    /// ends here.
+    async fn commit_write(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    ) -> Result<(), DaoError> {
+        let version = crate::feed::next_version(&mut tx, self.dialect, self.channel.as_deref())
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        self.feed.observe(version);
+        Ok(())
     }
 
     fn output(&self, schema: &Schema, stored: &Entity) -> Result<Entity, DaoError> {
@@ -744,14 +756,15 @@ impl SqlStore {
         })
     }
 
+    /// Deletes the entity (with its cascade); `Ok(false)` when it did not exist.
     async fn delete_in(
         &self,
         conn: &mut AnyConnection,
         schema: &Schema,
         key: &Key,
-    ) -> Result<(), DaoError> {
+    ) -> Result<bool, DaoError> {
         let Some(stored) = self.select_stored(conn, schema, key).await? else {
-            return Ok(());
+            return Ok(false);
         };
         let id = id_of(&stored).unwrap_or_default().to_owned();
         if schema.name == "certificates" {
@@ -794,7 +807,7 @@ impl SqlStore {
                 }
                 _ => db_error(err),
             })?;
-        Ok(())
+        Ok(true)
     }
 
     /// A CA certificate referenced by a service's `ca_certificates` cannot be deleted.
@@ -950,8 +963,7 @@ impl Store for SqlStore {
         let schema = self.schema(entity)?;
         let mut tx = self.tx().await?;
         let out = self.insert_in(&mut tx, &schema, input).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.bump();
+        self.commit_write(tx).await?;
         Ok(out)
     }
 
@@ -959,8 +971,7 @@ impl Store for SqlStore {
         let schema = self.schema(entity)?;
         let mut tx = self.tx().await?;
         let out = self.update_in(&mut tx, &schema, key, input).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.bump();
+        self.commit_write(tx).await?;
         Ok(out)
     }
 
@@ -968,17 +979,17 @@ impl Store for SqlStore {
         let schema = self.schema(entity)?;
         let mut tx = self.tx().await?;
         let out = self.upsert_in(&mut tx, &schema, key, input).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.bump();
+        self.commit_write(tx).await?;
         Ok(out)
     }
 
     async fn delete(&self, entity: &str, key: &Key) -> Result<(), DaoError> {
         let schema = self.schema(entity)?;
         let mut tx = self.tx().await?;
-        self.delete_in(&mut tx, &schema, key).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.bump();
+        if self.delete_in(&mut tx, &schema, key).await? {
+            self.commit_write(tx).await?;
+        }
+        // else: nothing to delete, nothing changed (the transaction rolls back when dropped)
         Ok(())
     }
 
@@ -1066,7 +1077,12 @@ impl Store for SqlStore {
         }
     }
 
+    async fn config_version(&self) -> Result<u64, DaoError> {
+        let mut conn = self.read_conn().await?;
+        crate::feed::read_version(&mut conn, self.dialect).await.map_err(db_error)
+    }
+
     fn changes(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
+        self.feed.subscribe()
     }
 }

@@ -6,11 +6,17 @@
 //! database constraint violations to Kong's error bodies. Every write runs in one transaction:
 //! a failed write leaves the store unchanged.
 //!
+//! Every write that changes configuration also increments the database's `config_version` in
+//! its transaction (and, on PostgreSQL, sends a notification at commit), so that every node
+//! can rebuild its configuration: [`Store::changes`] ticks at once for writes through this
+//! store, and, with [`SqlStore::spawn_change_watcher`] running, for writes by other nodes.
+//!
 //! This is the only crate that speaks SQL. It must not depend on the Admin API or the proxy.
 
 mod config;
 mod dao;
 mod error;
+mod feed;
 pub mod migrations;
 mod page;
 mod sql;
@@ -27,6 +33,7 @@ use turnpike_core::schema::Entity;
 
 pub use config::{DbConfig, PgConfig};
 pub use error::StoreError;
+pub use feed::{ChangeWatcher, WatcherConfig};
 pub use page::{Page, PageRequest, TagFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use sql::{Dialect, SqlStore};
 
@@ -107,6 +114,14 @@ pub trait Store: Send + Sync {
     /// Whether the database answers.
     async fn ping(&self) -> bool;
 
-    /// Increments whenever a write commits on this node (the config path listens to it).
+    /// The configuration version: a counter in the database that every configuration write
+    /// increments, on any node, in the transaction that makes the change.
+    async fn config_version(&self) -> Result<u64, DaoError>;
+
+    /// Ticks when this node learns that the configuration changed: at once when a write through
+    /// this store commits, and (with a change watcher running, see
+    /// [`SqlStore::spawn_change_watcher`]) when another node's write is noticed. The value only
+    /// counts ticks; read [`Store::config_version`] for the version. The config path listens
+    /// to it.
     fn changes(&self) -> watch::Receiver<u64>;
 }

@@ -19,11 +19,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "000_base",
-    sqlite: include_str!("../migrations/sqlite/000_base.sql"),
-    postgres: include_str!("../migrations/postgres/000_base.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "000_base",
+        sqlite: include_str!("../migrations/sqlite/000_base.sql"),
+        postgres: include_str!("../migrations/postgres/000_base.sql"),
+    },
+    Migration {
+        name: "001_config_version",
+        sqlite: include_str!("../migrations/sqlite/001_config_version.sql"),
+        postgres: include_str!("../migrations/postgres/001_config_version.sql"),
+    },
+];
 
 /// Where a database stands.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,8 +14,9 @@ use turnpike_core::entities::Registry;
 use turnpike_core::errors::DaoError;
 use turnpike_core::schema::{Entity, Schema};
 
-use crate::config::DbConfig;
+use crate::config::{DbConfig, PgConfig};
 use crate::error::StoreError;
+use crate::feed::{channel_name, read_version, ChangeFeed};
 
 /// The SQL dialect of a backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,7 +180,15 @@ pub struct SqlStore {
     /// Reads.
     pub(crate) reader: AnyPool,
     pub(crate) ws_id: String,
-    pub(crate) changes: watch::Sender<u64>,
+    /// What `changes()` hands out, and the newest configuration version announced on it.
+    pub(crate) feed: Arc<ChangeFeed>,
+    /// The PostgreSQL settings the pools were opened with (the change watcher's LISTEN
+    /// connection uses them too).
+    pub(crate) pg: Option<PgConfig>,
+    /// The PostgreSQL NOTIFY channel of this store's schema.
+    pub(crate) channel: Option<String>,
+    /// Tells change watchers to stop (on `close`; dropping the store closes the channel).
+    pub(crate) shutdown: watch::Sender<()>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -251,9 +260,38 @@ impl SqlStore {
             crate::migrations::State::UpToDate => {}
         }
         let ws_id = crate::migrations::default_workspace(&mut conn, dialect).await?;
+        let version = read_version(&mut conn, dialect).await?;
+        let channel = match dialect {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => {
+                // the schema the tables live in, whether `pg_schema` names it or not
+                let row = Q::new(dialect, "SELECT CAST(current_schema() AS TEXT)")
+                    .fetch_optional(&mut conn)
+                    .await?;
+                let schema: Option<String> = match row {
+                    Some(r) => r.try_get(0)?,
+                    None => None,
+                };
+                Some(channel_name(schema.as_deref().unwrap_or("public")))
+            }
+        };
         drop(conn);
-        let (changes, _) = watch::channel(0);
-        Ok(Self { registry, dialect, writer, reader, ws_id, changes })
+        let pg = match cfg {
+            DbConfig::Postgres(pg) => Some(pg.clone()),
+            DbConfig::Sqlite { .. } => None,
+        };
+        let (shutdown, _) = watch::channel(());
+        Ok(Self {
+            registry,
+            dialect,
+            writer,
+            reader,
+            ws_id,
+            feed: Arc::new(ChangeFeed::new(version)),
+            pg,
+            channel,
+            shutdown,
+        })
     }
 
     /// The schema of an entity known to this store.
@@ -268,8 +306,15 @@ impl SqlStore {
         self.dialect
     }
 
-    /// Closes the pools (used by tests and on shutdown).
+    /// The PostgreSQL channel on which configuration writes are announced
+    /// (`turnpike_config_<schema>`, see [`SqlStore::spawn_change_watcher`]); `None` on SQLite.
+    pub fn notify_channel(&self) -> Option<&str> {
+        self.channel.as_deref()
+    }
+
+    /// Stops the change watchers and closes the pools (used by tests and on shutdown).
     pub async fn close(&self) {
+        self.shutdown.send_replace(());
         self.writer.close().await;
         self.reader.close().await;
     }

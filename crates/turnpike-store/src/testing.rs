@@ -3,7 +3,7 @@
 
 use sqlx::Executor;
 
-use crate::config::PgConfig;
+use crate::config::{DbConfig, PgConfig};
 
 /// Environment variable holding the PostgreSQL URL for tests.
 pub const PG_URL_ENV: &str = "TURNPIKE_TEST_PG_URL";
@@ -46,4 +46,17 @@ pub async fn drop_schema(cfg: &PgConfig) {
     if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&base.to_url()).await {
         let _ = conn.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str()).await;
     }
+}
+
+/// A plain connection to the database `cfg` points at (the scratch schema on the search path),
+/// for tests that need to look at or tamper with the database behind a store's back.
+pub async fn raw_connection(cfg: &DbConfig) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    let url = match cfg {
+        DbConfig::Sqlite { path } => format!("sqlite://{}", path.display()),
+        DbConfig::Postgres(pg) => pg.to_url(),
+    };
+    <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {cfg:?}: {e}"))
 }
