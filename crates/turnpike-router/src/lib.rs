@@ -68,8 +68,20 @@ pub struct RouteDef {
     pub service: Option<usize>,
 }
 
+/// Access to a request's headers, for routes with header conditions.
+pub trait RequestHeaders {
+    /// Whether any value of header `name` (lowercase) satisfies `pred`.
+    fn any_value(&self, name: &str, pred: &mut dyn FnMut(&[u8]) -> bool) -> bool;
+}
+
+impl RequestHeaders for http::HeaderMap {
+    fn any_value(&self, name: &str, pred: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.get_all(name).iter().any(|v| pred(v.as_bytes()))
+    }
+}
+
 /// The parts of a request the router looks at.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct RequestParts<'a> {
     pub method: &'a str,
     /// The request path, as received (percent-encoded, without the query string); it is
@@ -81,7 +93,7 @@ pub struct RequestParts<'a> {
     pub scheme: &'a str,
     /// The TLS server name, for HTTPS.
     pub sni: Option<&'a str>,
-    pub headers: &'a http::HeaderMap,
+    pub headers: &'a dyn RequestHeaders,
     /// The address the client connected to (its port is `net.dst.port` when `Host` has none).
     pub local: Option<SocketAddr>,
 }

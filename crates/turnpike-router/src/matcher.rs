@@ -410,22 +410,16 @@ impl Matcher {
 }
 
 impl HeaderCond {
-    fn matches(&self, headers: &http::HeaderMap) -> bool {
-        for name in &self.names {
-            for v in headers.get_all(name) {
-                let Ok(v) = v.to_str() else { continue };
-                for want in &self.values {
-                    let ok = match want {
-                        HeaderVal::Exact(e) => v.eq_ignore_ascii_case(e),
-                        HeaderVal::Regex(re) => re.is_match(&v.to_ascii_lowercase()),
-                    };
-                    if ok {
-                        return true;
-                    }
-                }
-            }
-        }
-        false
+    fn matches(&self, headers: &dyn crate::RequestHeaders) -> bool {
+        let values = &self.values;
+        let mut pred = |v: &[u8]| {
+            let Ok(v) = std::str::from_utf8(v) else { return false };
+            values.iter().any(|want| match want {
+                HeaderVal::Exact(e) => v.eq_ignore_ascii_case(e),
+                HeaderVal::Regex(re) => re.is_match(&v.to_ascii_lowercase()),
+            })
+        };
+        self.names.iter().any(|name| headers.any_value(name.as_str(), &mut pred))
     }
 }
 

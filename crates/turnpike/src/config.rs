@@ -86,7 +86,9 @@ fn is_known_ignored(key: &str) -> bool {
 pub(crate) struct Listener {
     pub(crate) addr: SocketAddr,
     pub(crate) ssl: bool,
-    pub http2: bool,
+    pub(crate) http2: bool,
+    pub(crate) reuseport: bool,
+    pub(crate) backlog: Option<u32>,
     pub(crate) raw: String,
 }
 
@@ -102,15 +104,31 @@ pub(crate) fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>> {
         let addr_s = parts.next().unwrap_or_default();
         let addr: SocketAddr =
             parse_addr(addr_s).with_context(|| format!("{key}: invalid address '{addr_s}'"))?;
-        let mut l = Listener { addr, ssl: false, http2: false, raw: entry.to_owned() };
+        let mut l = Listener {
+            addr,
+            ssl: false,
+            http2: false,
+            reuseport: false,
+            backlog: None,
+            raw: entry.to_owned(),
+        };
         for flag in parts {
             match flag {
                 "ssl" => l.ssl = true,
                 "http2" => l.http2 = true,
-                "reuseport" | "deferred" | "bind" | "proxy_protocol" => {}
-                f if f.starts_with("backlog=")
-                    || f.starts_with("ipv6only=")
-                    || f.starts_with("so_keepalive=") => {}
+                "reuseport" => l.reuseport = true,
+                "deferred" | "bind" => {}
+                "proxy_protocol" => {
+                    bail!("{key}: the proxy_protocol flag is not supported yet ('{entry}')")
+                }
+                f if f.starts_with("backlog=") => {
+                    let n = f["backlog=".len()..]
+                        .parse::<u32>()
+                        .ok()
+                        .with_context(|| format!("{key}: invalid backlog in '{entry}'"))?;
+                    l.backlog = Some(n);
+                }
+                f if f.starts_with("ipv6only=") || f.starts_with("so_keepalive=") => {}
                 other => bail!("{key}: unknown listener flag '{other}' in '{entry}'"),
             }
         }
@@ -178,6 +196,7 @@ pub(crate) struct Config {
     pub(crate) log_level: String,
     pub(crate) log_json: bool,
     pub(crate) proxy_listen: Vec<Listener>,
+    pub(crate) proxy: turnpike_proxy::ProxySettings,
     pub(crate) admin_listen: Vec<Listener>,
     pub(crate) status_listen: Vec<Listener>,
     pub(crate) database: DbConfig,
@@ -209,8 +228,11 @@ impl Config {
         env: &[(String, String)],
         prefix_override: Option<&Path>,
     ) -> Result<Self> {
-        let mut values: BTreeMap<String, String> =
-            DEFAULTS.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut values: BTreeMap<String, String> = DEFAULTS
+            .iter()
+            .chain(crate::proxy_conf::DEFAULTS)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -239,8 +261,10 @@ impl Config {
 
     fn from_values(values: BTreeMap<String, String>) -> Result<Self> {
         for k in values.keys() {
-            let known =
-                DEFAULTS.iter().any(|(d, _)| d == k) || is_known_ignored(k) || k.starts_with("pg_");
+            let known = DEFAULTS.iter().any(|(d, _)| d == k)
+                || crate::proxy_conf::DEFAULTS.iter().any(|(d, _)| d == k)
+                || is_known_ignored(k)
+                || k.starts_with("pg_");
             if !known {
                 tracing::warn!(key = %k, "unknown configuration key ignored");
             }
@@ -299,20 +323,17 @@ impl Config {
             other => bail!("database has an invalid value: '{other}' (sqlite, postgres, off)"),
         };
         let router_flavor = g("router_flavor");
-        if router_flavor != "traditional_compatible" {
-            bail!(
-                "router_flavor has an unsupported value: '{router_flavor}' (Turnpike implements 'traditional_compatible')"
-            );
-        }
         let role = g("role");
         if role != "traditional" {
             bail!("role has an unsupported value: '{role}' (hybrid mode is not available yet)");
         }
         let plugins =
             PluginSelection::parse(&g("plugins")).map_err(|e| anyhow::anyhow!("plugins: {e}"))?;
-        parse_bool("real_ip_recursive", &g("real_ip_recursive"))?;
+        let proxy_listen = parse_listeners("proxy_listen", &g("proxy_listen"))?;
+        let proxy = crate::proxy_conf::settings(&values, &proxy_listen)?;
         Ok(Self {
-            proxy_listen: parse_listeners("proxy_listen", &g("proxy_listen"))?,
+            proxy,
+            proxy_listen,
             admin_listen: parse_listeners("admin_listen", &g("admin_listen"))?,
             status_listen: parse_listeners("status_listen", &g("status_listen"))?,
             node_id: values.get("node_id").filter(|v| !v.is_empty()).cloned(),

@@ -3,8 +3,10 @@
 //! data plane.
 
 mod config;
+mod dataplane;
 mod logging;
 mod process;
+mod proxy_conf;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,9 +16,14 @@ use std::time::Instant;
 use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use turnpike_store::{migrations, DbConfig, SqlStore, StoreError};
+use turnpike_store::{migrations, DbConfig, SqlStore, Store as _, StoreError};
 
 use crate::config::Config;
+
+/// mimalloc: the request path allocates many small, short-lived objects, which glibc's malloc
+/// serves markedly slower (measured: see docs/architecture.md, "Allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "turnpike", version, about = "Turnpike: a Kong-compatible API gateway")]
@@ -366,12 +373,36 @@ async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) 
         }
         bound.insert(kind.to_owned(), json!(addrs));
     }
-    if !cfg.proxy_listen.is_empty() {
-        tracing::info!(
-            "the proxy data plane is not part of this build yet; proxy_listen is ignored"
+    // the data plane: the first configuration is built before the listeners open, so that the
+    // first request is routed
+    let mut proxy_settings = cfg.proxy.clone();
+    proxy_conf::ensure_certificate(&mut proxy_settings, &cfg.prefix)?;
+    let proxy_settings = Arc::new(proxy_settings);
+    let mut proxy = None;
+    if !proxy_settings.listeners.is_empty() {
+        let watcher = store.spawn_change_watcher(turnpike_store::WatcherConfig::default());
+        // subscribe before the first load: a change made while it runs triggers a rebuild
+        let changes = store.changes();
+        let initial = dataplane::build(&store, &proxy_settings, 1)
+            .await
+            .context("cannot build the initial proxy configuration")?;
+        let p =
+            turnpike_proxy::Proxy::start((*proxy_settings).clone(), initial, app.stats.clone())?;
+        bound.insert(
+            "proxy".into(),
+            json!(p.local_addrs().iter().map(ToString::to_string).collect::<Vec<_>>()),
         );
+        tasks.spawn(dataplane::run(
+            store.clone(),
+            proxy_settings.clone(),
+            p.publisher(),
+            changes,
+            stop_rx.clone(),
+        ));
+        proxy = Some((p, watcher));
+    } else {
+        bound.insert("proxy".into(), json!([]));
     }
-    bound.insert("proxy".into(), json!([]));
     let listeners = serde_json::Value::Object(bound);
     std::fs::write(cfg.listeners_file(), listeners.to_string())
         .with_context(|| format!("cannot write {}", cfg.listeners_file().display()))?;
@@ -387,6 +418,20 @@ async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) 
     let signal = process::wait_for_signal().await;
     tracing::info!(signal, "shutting down");
     let _ = stop_tx.send(true);
+    if let Some((p, watcher)) = proxy {
+        watcher.abort();
+        // in-flight requests get the drain time; a second signal stops at once
+        let stopper = p.stopper();
+        let mut drain = tokio::task::spawn_blocking(move || p.shutdown(true));
+        tokio::select! {
+            _ = &mut drain => {}
+            signal = process::wait_for_signal() => {
+                tracing::warn!(signal, "second signal: closing connections now");
+                stopper.stop(false);
+                let _ = drain.await;
+            }
+        }
+    }
     while tasks.join_next().await.is_some() {}
     store.close().await;
     let _ = std::fs::remove_file(cfg.listeners_file());
