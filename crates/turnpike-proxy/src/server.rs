@@ -20,7 +20,7 @@ pub(crate) type ClientIo =
     crate::transport::Stream<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
 
 use crate::settings::{ListenerSpec, ProxySettings};
-use crate::worker::{ActiveGuard, Worker};
+use crate::worker::{ConnGuard, Worker};
 use crate::Shared;
 
 /// What a connection handler knows about its connection.
@@ -114,10 +114,11 @@ pub(crate) fn run_worker(
             a.abort();
         }
         worker.draining.set(true);
+        worker.conns.abort_idle();
         worker.drain_notify.notify_waiters();
         if graceful {
             let deadline = tokio::time::Instant::now() + worker.settings.drain_timeout;
-            while worker.active.get() > 0 && tokio::time::Instant::now() < deadline {
+            while worker.conns.len() > 0 && tokio::time::Instant::now() < deadline {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(20)) => {}
                     _ = stop.changed() => {
@@ -127,10 +128,10 @@ pub(crate) fn run_worker(
                     }
                 }
             }
-            if worker.active.get() > 0 {
+            if worker.conns.len() > 0 {
                 tracing::warn!(
                     worker = index,
-                    connections = worker.active.get(),
+                    connections = worker.conns.len(),
                     "drain time over; closing connections"
                 );
             }
@@ -162,61 +163,79 @@ async fn accept_loop(
         stats.connections_handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = tcp.set_nodelay(true);
         let local = tcp.local_addr().unwrap_or(spec.addr);
-        let guard = ActiveGuard::new(worker.clone());
+        let guard = ConnGuard::new(worker.clone());
+        let slot = guard.slot;
         let tls = tls.clone();
         let http2 = spec.http2;
-        tokio::task::spawn_local(async move {
-            let _guard = guard;
-            let worker = _guard.0.clone();
-            worker
-                .shared
-                .stats
-                .connections_active
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            serve_connection(&worker, tcp, peer, local, tls, http2).await;
-            worker
-                .shared
-                .stats
-                .connections_active
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let task = tokio::task::spawn_local(async move {
+            let stats = guard.worker.shared.stats.clone();
+            stats.connections_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // counted down however the task ends (an aborted idle connection included)
+            let _active = ActiveStat(stats);
+            serve_connection(&guard, tcp, peer, local, tls, http2).await;
         });
+        worker.conns.set_abort(slot, task.abort_handle());
+    }
+}
+
+/// Decrements the active-connection gauge when dropped.
+struct ActiveStat(Arc<turnpike_core::stats::ServerStats>);
+
+impl Drop for ActiveStat {
+    fn drop(&mut self) {
+        self.0.connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 async fn serve_connection(
-    worker: &Rc<Worker>,
+    guard: &ConnGuard,
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
     tls: Option<TlsAcceptor>,
     http2: bool,
 ) {
+    let worker = &guard.worker;
     let Some(acceptor) = tls else {
         let info = ConnInfo { peer, local, tls: false, sni: None };
         // a cleartext `http2` listener speaks both: the HTTP/2 preface picks h2c
-        return h1::serve(worker, ClientIo::Plain(tcp), info, BytesMut::new(), http2).await;
+        return h1::serve(guard, ClientIo::Plain(tcp), info, BytesMut::new(), http2).await;
     };
+    // the handshake and HTTP/2 live in boxes: only connections that use them pay for their
+    // (large) state, an idle HTTP/1 connection stays small
+    let Some((io, info, is_h2)) = Box::pin(tls_handshake(worker, acceptor, tcp, peer, local)).await
+    else {
+        return;
+    };
+    if is_h2 {
+        Box::pin(h2::serve(worker, io, info, BytesMut::new())).await;
+    } else {
+        h1::serve(guard, io, info, BytesMut::new(), false).await;
+    }
+}
+
+async fn tls_handshake(
+    worker: &Worker,
+    acceptor: TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Option<(ClientIo, ConnInfo, bool)> {
     let handshake =
         tokio::time::timeout(worker.settings.client_timeouts.header, acceptor.accept(tcp));
     let stream = match handshake.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
-            return;
+            return None;
         }
         Err(_) => {
             tracing::debug!(%peer, "TLS handshake timed out");
-            return;
+            return None;
         }
     };
     let (_, session) = stream.get_ref();
     let sni: Option<Rc<str>> = session.server_name().map(Rc::from);
     let is_h2 = session.alpn_protocol() == Some(b"h2");
-    let info = ConnInfo { peer, local, tls: true, sni };
-    let io = ClientIo::Tls(Box::new(stream));
-    if is_h2 {
-        h2::serve(worker, io, info, BytesMut::new()).await;
-    } else {
-        h1::serve(worker, io, info, BytesMut::new(), false).await;
-    }
+    Some((ClientIo::Tls(Box::new(stream)), ConnInfo { peer, local, tls: true, sni }, is_h2))
 }

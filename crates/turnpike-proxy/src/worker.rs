@@ -28,10 +28,10 @@ pub(crate) struct Worker {
     pub(crate) h2: crate::upstream_h2::H2Clients,
     /// Set when the worker stops accepting; connections finish their current request and close.
     pub(crate) draining: Cell<bool>,
-    /// Wakes idle connections when draining starts.
+    /// Wakes HTTP/2 connections when draining starts.
     pub(crate) drain_notify: Notify,
     /// Open client connections.
-    pub(crate) active: Cell<usize>,
+    pub(crate) conns: Conns,
     date: RefCell<(tokio::time::Instant, [u8; 29])>,
     rng: RefCell<fastrand::Rng>,
 }
@@ -48,7 +48,7 @@ impl Worker {
             h2: crate::upstream_h2::H2Clients::default(),
             draining: Cell::new(false),
             drain_notify: Notify::new(),
-            active: Cell::new(0),
+            conns: Conns::default(),
             date: RefCell::new((tokio::time::Instant::now() - Duration::from_secs(2), [0; 29])),
             rng: RefCell::new(fastrand::Rng::new()),
         }
@@ -119,18 +119,92 @@ impl std::ops::Deref for ConfigRef {
     }
 }
 
-/// Counts a connection as active for as long as it lives.
-pub(crate) struct ActiveGuard(pub(crate) Rc<Worker>);
+/// The client connections of a worker, each idle or busy, so that a drain can close the idle
+/// ones at once (aborting their tasks) while busy ones finish their request. Marking a
+/// connection idle or busy is a plain write; nothing is registered per request.
+#[derive(Default)]
+pub(crate) struct Conns {
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<usize>>,
+    count: Cell<usize>,
+}
 
-impl ActiveGuard {
-    pub(crate) fn new(w: Rc<Worker>) -> Self {
-        w.active.set(w.active.get() + 1);
-        Self(w)
+#[derive(Default)]
+struct Slot {
+    idle: bool,
+    abort: Option<tokio::task::AbortHandle>,
+}
+
+impl Conns {
+    fn register(&self) -> usize {
+        self.count.set(self.count.get() + 1);
+        let mut slots = self.slots.borrow_mut();
+        match self.free.borrow_mut().pop() {
+            Some(i) => {
+                slots[i] = Slot::default();
+                i
+            }
+            None => {
+                slots.push(Slot::default());
+                slots.len() - 1
+            }
+        }
+    }
+
+    fn release(&self, i: usize) {
+        self.count.set(self.count.get() - 1);
+        if let Some(s) = self.slots.borrow_mut().get_mut(i) {
+            *s = Slot::default();
+        }
+        self.free.borrow_mut().push(i);
+    }
+
+    pub(crate) fn set_abort(&self, i: usize, h: tokio::task::AbortHandle) {
+        if let Some(s) = self.slots.borrow_mut().get_mut(i) {
+            s.abort = Some(h);
+        }
+    }
+
+    pub(crate) fn set_idle(&self, i: usize, idle: bool) {
+        if let Some(s) = self.slots.borrow_mut().get_mut(i) {
+            s.idle = idle;
+        }
+    }
+
+    /// Aborts every idle connection.
+    pub(crate) fn abort_idle(&self) {
+        for s in self.slots.borrow().iter().filter(|s| s.idle) {
+            if let Some(h) = &s.abort {
+                h.abort();
+            }
+        }
+    }
+
+    /// Open connections.
+    pub(crate) fn len(&self) -> usize {
+        self.count.get()
     }
 }
 
-impl Drop for ActiveGuard {
+/// A connection's place in [`Conns`], released when the connection ends.
+pub(crate) struct ConnGuard {
+    pub(crate) worker: Rc<Worker>,
+    pub(crate) slot: usize,
+}
+
+impl ConnGuard {
+    pub(crate) fn new(worker: Rc<Worker>) -> Self {
+        let slot = worker.conns.register();
+        Self { worker, slot }
+    }
+
+    pub(crate) fn set_idle(&self, idle: bool) {
+        self.worker.conns.set_idle(self.slot, idle);
+    }
+}
+
+impl Drop for ConnGuard {
     fn drop(&mut self) {
-        self.0.active.set(self.0.active.get() - 1);
+        self.worker.conns.release(self.slot);
     }
 }

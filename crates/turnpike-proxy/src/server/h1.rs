@@ -17,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout, Instant};
 
 use crate::timer::Timer;
+use crate::worker::ConnGuard;
 
 use super::{ClientIo, ConnInfo};
 use crate::body::{BodyError, H1Body};
@@ -41,24 +42,25 @@ enum Next {
 
 /// Serves one client connection until it closes.
 pub(crate) async fn serve(
-    worker: &Rc<Worker>,
+    guard: &ConnGuard,
     mut io: ClientIo,
     info: ConnInfo,
     mut buf: BytesMut,
     h2c: bool,
 ) {
+    let worker = &guard.worker;
     let mut served: u64 = 0;
     let mut timer = Timer::default();
     loop {
-        match next_request(worker, &mut io, &mut buf, &mut timer, served, h2c && served == 0).await
-        {
+        match next_request(guard, &mut io, &mut buf, &mut timer, served, h2c && served == 0).await {
             Next::Request(head) => {
                 served += 1;
                 let keep_alive = head.keep_alive
                     && (worker.settings.keepalive_requests == 0
                         || served < worker.settings.keepalive_requests);
                 let mut conn = Conn { io: &mut io, buf: &mut buf, timer: &mut timer };
-                if !handle(worker, &mut conn, head, &info, keep_alive).await
+                // boxed: a request's state is large, an idle connection should not carry it
+                if !Box::pin(handle(worker, &mut conn, head, &info, keep_alive)).await
                     || worker.draining.get()
                 {
                     break;
@@ -70,7 +72,7 @@ pub(crate) async fn serve(
             }
             Next::H2c => {
                 let prefix = buf.split().freeze();
-                return super::h2::serve_h2c(worker, io, info, prefix).await;
+                return Box::pin(super::h2::serve_h2c(worker, io, info, prefix)).await;
             }
             Next::Close => break,
             Next::Bad(e) => {
@@ -104,28 +106,27 @@ struct Conn<'a> {
 
 /// Waits for and parses the next request head.
 async fn next_request(
-    worker: &Worker,
+    guard: &ConnGuard,
     io: &mut ClientIo,
     buf: &mut BytesMut,
     timer: &mut Timer,
     served: u64,
     h2c: bool,
 ) -> Next {
+    let worker = &guard.worker;
     let s = &worker.settings;
     if buf.is_empty() {
         if worker.draining.get() {
             return Next::Close;
         }
         let idle = if served == 0 { s.client_timeouts.header } else { s.client_timeouts.keepalive };
-        // wait without a buffer; TLS may hold decrypted bytes, so it reads right away
+        // wait without a buffer; TLS may hold decrypted bytes, so it reads right away. While
+        // idle, a drain may abort the connection.
         if let ClientIo::Plain(tcp) = io {
-            let wait = async {
-                tokio::select! {
-                    r = tcp.readable() => r.is_ok(),
-                    _ = worker.drain_notify.notified() => false,
-                }
-            };
-            if timer.run(idle, wait).await != Some(true) {
+            guard.set_idle(true);
+            let readable = timer.run(idle, tcp.readable()).await;
+            guard.set_idle(false);
+            if !matches!(readable, Some(Ok(()))) {
                 return Next::Close;
             }
         }
@@ -166,14 +167,11 @@ async fn next_request(
                 .saturating_sub(crate::timer::now().saturating_duration_since(started))
         };
         let idle = buf.is_empty();
-        let read = async {
-            tokio::select! {
-                r = io.read_buf(buf) => Some(r),
-                _ = worker.drain_notify.notified(), if idle => None,
-            }
-        };
-        match timer.run(limit, read).await {
-            Some(Some(Ok(n))) if n > 0 => {}
+        guard.set_idle(idle);
+        let read = timer.run(limit, io.read_buf(buf)).await;
+        guard.set_idle(false);
+        match read {
+            Some(Ok(n)) if n > 0 => {}
             // closed, failed, draining, or (nginx does the same) a head that does not arrive
             // in time: close without a response
             _ => return Next::Close,
