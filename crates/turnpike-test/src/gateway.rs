@@ -75,9 +75,17 @@ pub struct GatewayBuilder {
     db: Db,
     env: Vec<(String, String)>,
     prefix: Option<TempDir>,
+    shared: Option<PgConfig>,
 }
 
 impl GatewayBuilder {
+    /// Runs on the same PostgreSQL database and schema as `other` (a second node of a
+    /// cluster); `other` keeps ownership of the schema.
+    pub fn same_db_as(mut self, other: &Gateway) -> Self {
+        self.shared = Some(other.pg.clone().expect("the other gateway runs on PostgreSQL"));
+        self
+    }
+
     pub fn db(mut self, db: Db) -> Self {
         self.db = db;
         self
@@ -114,14 +122,24 @@ impl GatewayBuilder {
             ("TURNPIKE_PROXY_LISTEN".into(), "127.0.0.1:0".into()),
             ("TURNPIKE_LOG_LEVEL".into(), "debug".into()),
         ];
-        if let Db::Postgres(url) = &self.db {
+        if let Some(shared) = &self.shared {
+            env.extend(pg_env(shared));
+        } else if let Db::Postgres(url) = &self.db {
             let cfg = turnpike_store::testing::scratch_schema(url).await;
             env.extend(pg_env(&cfg));
             pg = Some(cfg);
         }
         env.extend(self.env);
-        let mut gw =
-            Gateway { child: None, prefix, pg, env, admin: None, status: None, proxy: None };
+        let mut gw = Gateway {
+            child: None,
+            prefix,
+            pg,
+            env,
+            admin: None,
+            status: None,
+            proxy: None,
+            proxies: Vec::new(),
+        };
         gw.spawn(&["--run-migrations"]).await;
         gw
     }
@@ -155,11 +173,12 @@ pub struct Gateway {
     admin: Option<String>,
     status: Option<String>,
     proxy: Option<String>,
+    proxies: Vec<String>,
 }
 
 impl Gateway {
     pub fn builder() -> GatewayBuilder {
-        GatewayBuilder { db: Db::Sqlite, env: Vec::new(), prefix: None }
+        GatewayBuilder { db: Db::Sqlite, env: Vec::new(), prefix: None, shared: None }
     }
 
     pub fn prefix(&self) -> &Path {
@@ -186,6 +205,16 @@ impl Gateway {
 
     pub fn proxy_url(&self) -> Option<&str> {
         self.proxy.as_deref()
+    }
+
+    /// A client of the first proxy listener.
+    pub fn proxy(&self) -> Client {
+        Client::new(self.proxy.as_deref().expect("proxy listener"))
+    }
+
+    /// Every proxy listener's address (`host:port`), in `proxy_listen` order.
+    pub fn proxy_addrs(&self) -> &[String] {
+        &self.proxies
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -236,6 +265,10 @@ impl Gateway {
                     self.admin = first("admin");
                     self.status = first("status");
                     self.proxy = first("proxy");
+                    self.proxies = v["proxy"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                        .unwrap_or_default();
                     return;
                 }
             }

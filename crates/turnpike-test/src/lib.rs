@@ -17,6 +17,8 @@
 mod api;
 mod client;
 mod gateway;
+pub mod net;
+mod upstream;
 
 pub use api::{
     create, escape_uri, expect, expect_or_empty, flatten, gateway, get_with_bad_body, is_uuid,
@@ -25,6 +27,7 @@ pub use api::{
 };
 pub use client::{form_urlencode, multipart_body, Client, Resp};
 pub use gateway::{binary, pg_env, Db, Gateway, GatewayBuilder};
+pub use upstream::{grpc_frame, raw_exchange, websocket_accept, Upstream, UpstreamBuilder};
 
 /// Reads a TLS fixture (see `fixtures/tls/gen.sh`).
 pub fn tls_fixture(name: &str) -> String {
