@@ -53,6 +53,12 @@ pub(crate) trait BodySource {
     fn is_empty(&self) -> bool {
         self.length() == Some(0)
     }
+
+    /// Whether the request came without any body framing (an HTTP/1 request with neither
+    /// `Content-Length` nor `Transfer-Encoding`): nginx then sends no `Content-Length` upstream.
+    fn unframed(&self) -> bool {
+        false
+    }
 }
 
 /// The next chunk of a body source.
@@ -115,6 +121,7 @@ pub(crate) struct H1Body<'a, IO> {
     armed: bool,
     left: Left,
     length: Option<u64>,
+    unframed: bool,
     limit: Option<u64>,
     received: u64,
     timeout: Duration,
@@ -134,7 +141,8 @@ impl<'a, IO: AsyncRead + Unpin> H1Body<'a, IO> {
             Framing::Chunked => (Left::Chunked(ChunkedDecoder::default()), None),
             Framing::Empty | Framing::Close => (Left::Done, Some(0)),
         };
-        Self { io, buf, timer, armed: false, left, length, limit, received: 0, timeout }
+        let unframed = matches!(framing, Framing::Empty | Framing::Close);
+        Self { io, buf, timer, armed: false, left, length, unframed, limit, received: 0, timeout }
     }
 
     /// Whether the whole body was read (the connection can then serve another request).
@@ -213,6 +221,10 @@ impl<IO: AsyncRead + Unpin> BodySource for H1Body<'_, IO> {
 
     fn length(&self) -> Option<u64> {
         self.length
+    }
+
+    fn unframed(&self) -> bool {
+        self.unframed
     }
 }
 

@@ -338,8 +338,15 @@ fn templated(status: u16, format: Format, message: &str, request_id: &str) -> Re
     r.header(CONTENT_TYPE, format.content_type())
 }
 
-/// An error nginx itself would raise (the `error_page` path).
+/// An error nginx itself would raise. Kong's `error_page` directive sends the statuses it lists
+/// to its error handler (the templates); any other status gets nginx's own page.
 pub(crate) fn nginx_error(status: u16, ctx: &ErrCtx<'_>) -> Reply {
+    if !matches!(
+        status,
+        400 | 404 | 405 | 408 | 411 | 412 | 413 | 414 | 417 | 494 | 500 | 502 | 503 | 504
+    ) {
+        return special_page(status);
+    }
     let message = nginx_message(status);
     let status = if status == 494 { 400 } else { status };
     let accept = first_header(ctx.headers, Known::Accept)
@@ -363,14 +370,22 @@ pub(crate) fn kong_error(status: u16, message: &str, ctx: &ErrCtx<'_>) -> Reply 
     templated(status, format, message, ctx.request_id)
 }
 
-/// nginx's page for a redirect it generates (`ngx_http_send_special_response`).
-pub(crate) fn redirect(status: u16, location: &str) -> Reply {
-    let title = format!("{status} {}", reason_phrase(status).unwrap_or_default());
+/// nginx's own page for a status (`ngx_http_send_special_response`), without the server footer
+/// that Kong's OpenResty build patches out.
+fn special_page(status: u16) -> Reply {
+    // the page titles follow the status lines, except 302's
+    let phrase = if status == 302 { "Found" } else { reason_phrase(status).unwrap_or_default() };
     let mut r = Reply::new(status);
     r.body = Bytes::from(format!(
-        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n"
+        "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n\
+         <center><h1>{status} {phrase}</h1></center>\r\n</body>\r\n</html>\r\n"
     ));
-    r.header(CONTENT_TYPE, "text/html").header(http::header::LOCATION, location)
+    r.header(CONTENT_TYPE, "text/html")
+}
+
+/// nginx's page for a redirect it generates.
+pub(crate) fn redirect(status: u16, location: &str) -> Reply {
+    special_page(status).header(http::header::LOCATION, location)
 }
 
 #[cfg(test)]

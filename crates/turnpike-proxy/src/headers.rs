@@ -439,7 +439,12 @@ pub(crate) fn upstream_edits(headers: &Headers, u: &UpstreamHeaders<'_>) -> Edit
         e.set(Known::Te, b"trailers");
     }
     if !u.grpc {
-        e.set(Known::Host, u.upstream_host.as_bytes());
+        if u.upstream_host.is_empty() {
+            // the upstream target's, written per try
+            e.drop(Known::Host);
+        } else {
+            e.set(Known::Host, u.upstream_host.as_bytes());
+        }
         if u.websocket {
             e.set(Known::Connection, b"keep-alive, Upgrade");
             e.set(Known::Upgrade, b"websocket");

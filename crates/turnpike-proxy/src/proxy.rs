@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use turnpike_router::RequestParts;
 
 use crate::body::{next_chunk, read_ahead, BodySource};
-use crate::config::{Destination, ServiceRt};
+use crate::config::{Destination, RouteRt, ServiceRt};
 use crate::errors::{kong_error, nginx_error, ErrCtx, Reply};
 use crate::h1::{Known, RespHead};
 use crate::headers::{self, Client, Edits, Headers, UpstreamHeaders};
@@ -67,9 +67,10 @@ pub(crate) struct Plan {
     pub(crate) service: Arc<ServiceRt>,
     /// The request target sent upstream (escaped path and query).
     pub(crate) uri: String,
-    /// The `Host` (or `:authority`) sent upstream.
+    /// The `Host` (or `:authority`) sent upstream; empty when it depends on the upstream
+    /// target each try picks (see [`Peer`]).
     pub(crate) upstream_host: String,
-    /// The server name for an upstream TLS handshake.
+    /// The server name for an upstream TLS handshake (unless the target sets it).
     pub(crate) sni: Option<rustls::pki_types::ServerName<'static>>,
     pub(crate) websocket: bool,
     pub(crate) request_buffering: bool,
@@ -87,6 +88,21 @@ impl Plan {
         let r = &self.cfg.routes[self.route];
         Some((&r.id, r.name.as_deref(), &self.service.id, self.service.name.as_deref()))
     }
+}
+
+/// Kong's `Kong-Route-*` / `Kong-Service-*` debug headers on a reply to a matched route.
+fn with_debug_headers(mut r: Reply, route: &RouteRt) -> Reply {
+    r = r.header(HeaderName::from_static("kong-route-id"), &route.id);
+    if let Some(n) = &route.name {
+        r = r.header(HeaderName::from_static("kong-route-name"), n);
+    }
+    if let Some(s) = &route.service {
+        r = r.header(HeaderName::from_static("kong-service-id"), &s.id);
+        if let Some(n) = &s.name {
+            r = r.header(HeaderName::from_static("kong-service-name"), n);
+        }
+    }
+    r
 }
 
 /// The outcome of the access phase.
@@ -138,6 +154,9 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
     };
     let route_index = m.route_index;
     let route = &cfg.routes[route_index];
+    // Kong adds the debug headers as soon as the route matched, before its protocol checks
+    let debug = w.settings.allow_debug_header && req.headers.contains(Known::KongDebug);
+    let reply = |r: Reply| Decision::Reply(if debug { with_debug_headers(r, route) } else { r });
     let client = Client::of(conn.peer, &req.headers, &w.settings);
     let forwarded_proto = headers::forwarded_proto(&req.headers, &client, conn.tls);
     let p = route.protocols;
@@ -158,13 +177,13 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
                 location.push('?');
                 location.push_str(&String::from_utf8_lossy(q));
             }
-            return Decision::Reply(crate::errors::redirect(code, &location));
+            return reply(crate::errors::redirect(code, &location));
         }
         if code == 426 {
             let r = kong_error(426, "Please use HTTPS protocol", &ectx)
                 .header(http::header::CONNECTION, "Upgrade")
                 .header(http::header::UPGRADE, "TLS/1.2, HTTP/1.1");
-            return Decision::Reply(r);
+            return reply(r);
         }
     }
 
@@ -177,10 +196,10 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
             let r = kong_error(426, "Please use HTTP2 protocol", &ectx)
                 .header(http::header::CONNECTION, "Upgrade")
                 .header(http::header::UPGRADE, "HTTP/2");
-            return Decision::Reply(r);
+            return reply(r);
         }
         if !is_grpc_ct {
-            return Decision::Reply(kong_error(415, "Non-gRPC request matched gRPC route", &ectx));
+            return reply(kong_error(415, "Non-gRPC request matched gRPC route", &ectx));
         }
         if p.grpcs && !p.grpc && forwarded_proto != "https" {
             let r = Reply::new(200)
@@ -190,26 +209,18 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
                     HeaderName::from_static("grpc-message"),
                     "gRPC request matched gRPCs route",
                 );
-            return Decision::Reply(r);
+            return reply(r);
         }
     }
 
-    let debug = w.settings.allow_debug_header && req.headers.contains(Known::KongDebug);
     let Some(service) = route.service.clone() else {
-        let mut r = kong_error(503, "no Service found with those values", &ectx);
-        if debug {
-            r = r.header(HeaderName::from_static("kong-route-id"), &route.id);
-            if let Some(n) = &route.name {
-                r = r.header(HeaderName::from_static("kong-route-name"), n);
-            }
-        }
-        return Decision::Reply(r);
+        return reply(kong_error(503, "no Service found with those values", &ectx));
     };
     if service.scheme.is_grpc() && req.version != Version::HTTP_2 {
         let r = kong_error(426, "Please use HTTP2 protocol", &ectx)
             .header(http::header::CONNECTION, "Upgrade")
             .header(http::header::UPGRADE, "HTTP/2");
-        return Decision::Reply(r);
+        return reply(r);
     }
 
     // the upstream URI: path per strip_path / path_handling, escaped, then the query
@@ -236,6 +247,9 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
             .unwrap_or_default();
         let sni = crate::tls::server_name(&lower_host_without_port(h.as_bytes()));
         (h, sni)
+    } else if matches!(service.destination, Destination::Upstream(_)) {
+        // Kong's balancer names the target (or the upstream's host_header) per try
+        (String::new(), None)
     } else {
         (service.host_header.clone(), service.sni.clone())
     };
@@ -316,23 +330,74 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The peer of one try.
+pub(crate) struct Peer {
+    pub(crate) addr: std::net::SocketAddr,
+    /// When the service balances over an upstream entity (and the route does not preserve the
+    /// client's host): the `Host` for this target, as Kong's balancer sets it (the upstream's
+    /// `host_header` or the target's host, with the target's port unless it is the scheme's
+    /// default).
+    pub(crate) host: Option<String>,
+    /// The TLS server name for this peer.
+    pub(crate) sni: Option<rustls::pki_types::ServerName<'static>>,
+}
+
 /// The peer for a try: the service host or the next upstream target.
-async fn pick_peer(w: &Worker, svc: &ServiceRt) -> Result<std::net::SocketAddr, UpError> {
+pub(crate) async fn pick_peer(w: &Worker, plan: &Plan) -> Result<Peer, UpError> {
+    let svc = &plan.service;
     match &svc.destination {
-        Destination::Host => w.dns.resolve(&svc.host, svc.port).await,
+        Destination::Host => {
+            let addr = w.dns.resolve(&svc.host, svc.port).await?;
+            Ok(Peer { addr, host: None, sni: plan.sni.clone() })
+        }
         Destination::Upstream(u) => {
             let t = u.next_target().ok_or(UpError::NoTarget)?;
-            w.dns.resolve(&t.host, t.port).await
+            let addr = w.dns.resolve(&t.host, t.port).await?;
+            if !plan.upstream_host.is_empty() {
+                return Ok(Peer { addr, host: None, sni: plan.sni.clone() });
+            }
+            let name = u.host_header.as_deref().unwrap_or(&t.host);
+            let host = if t.port == svc.scheme.default_port() {
+                name.to_owned()
+            } else {
+                format!("{name}:{}", t.port)
+            };
+            Ok(Peer { addr, host: Some(host), sni: crate::tls::server_name(name) })
         }
     }
 }
 
-/// Serializes the upstream request head (and a small buffered body after it).
+/// The upstream TLS parameters of a peer: the pool key part and the dial part.
+pub(crate) fn peer_dial<'a>(svc: &'a ServiceRt, peer: &Peer) -> Dial<'a> {
+    let key = PoolKey {
+        addr: peer.addr,
+        tls: svc
+            .tls_key
+            .clone()
+            .map(|k| (k, peer.sni.as_ref().map(|n| n.to_str().into_owned()).unwrap_or_default())),
+    };
+    Dial {
+        addr: peer.addr,
+        tls: svc.tls.as_ref().map(|c| {
+            let name = peer
+                .sni
+                .clone()
+                .unwrap_or_else(|| rustls::pki_types::ServerName::IpAddress(peer.addr.ip().into()));
+            (c, name)
+        }),
+        key,
+        connect_timeout: svc.connect_timeout,
+    }
+}
+
+/// Serializes the upstream request head (and a small buffered body after it); `host` is a
+/// `Host` the edits do not carry (the upstream target's).
 fn request_head(
     method: &Method,
     uri: &str,
     headers: &Headers,
     edits: &Edits,
+    host: Option<&str>,
     body: &[u8],
 ) -> BytesMut {
     let mut out = BytesMut::with_capacity(1024 + body.len());
@@ -340,6 +405,11 @@ fn request_head(
     out.put_u8(b' ');
     out.put_slice(uri.as_bytes());
     out.put_slice(b" HTTP/1.1\r\n");
+    if let Some(h) = host {
+        out.put_slice(b"Host: ");
+        out.put_slice(h.as_bytes());
+        out.put_slice(b"\r\n");
+    }
     edits.write(&mut out, headers);
     out.put_slice(b"\r\n");
     out.put_slice(body);
@@ -366,7 +436,7 @@ pub(crate) async fn forward<B: BodySource + ?Sized>(
     };
     // the body's framing upstream: its length when known, else chunked
     let chunked = if complete {
-        if body.length().is_some() || !ahead.is_empty() {
+        if (body.length().is_some() && !body.unframed()) || !ahead.is_empty() {
             plan.edits.set_fmt(Known::ContentLength, format_args!("{}", ahead.len()));
         }
         false
@@ -379,14 +449,19 @@ pub(crate) async fn forward<B: BodySource + ?Sized>(
         true
     };
     let small = complete && ahead.len() <= 16 * 1024;
-    let head = request_head(
-        &req.method,
-        &plan.uri,
-        &req.headers,
-        &plan.edits,
-        if small { &ahead } else { &[] },
-    );
     let plan = &*plan;
+    let build_head = |host: Option<&str>| {
+        request_head(
+            &req.method,
+            &plan.uri,
+            &req.headers,
+            &plan.edits,
+            host,
+            if small { &ahead } else { &[] },
+        )
+    };
+    // the head, and the target `Host` it was built for
+    let mut built: Option<(BytesMut, Option<String>)> = None;
     let head_request = req.method == Method::HEAD;
 
     let tries = svc.retries.saturating_add(1);
@@ -395,29 +470,19 @@ pub(crate) async fn forward<B: BodySource + ?Sized>(
     let mut streamed_ahead = Some(ahead.clone());
     loop {
         counted += 1;
-        let addr = pick_peer(w, svc).await?;
+        let peer = pick_peer(w, plan).await?;
+        let addr = peer.addr;
         let balancer_end = crate::timer::now();
-        let key = PoolKey {
-            addr,
-            tls: svc.tls_key.clone().map(|k| {
-                (k, plan.sni.as_ref().map(|n| n.to_str().into_owned()).unwrap_or_default())
-            }),
-        };
-        let pooled = if fresh_only { None } else { w.pool.take(&key) };
+        if built.as_ref().is_some_and(|(_, host)| *host != peer.host) {
+            built = None;
+        }
+        let (head, _) =
+            built.get_or_insert_with(|| (build_head(peer.host.as_deref()), peer.host.clone()));
+        let dial = peer_dial(svc, &peer);
+        let pooled = if fresh_only { None } else { w.pool.take(&dial.key) };
         let mut conn = match pooled {
             Some(c) => c,
             None => {
-                let dial = Dial {
-                    addr,
-                    tls: svc.tls.as_ref().map(|c| {
-                        let name = plan.sni.clone().unwrap_or_else(|| {
-                            rustls::pki_types::ServerName::IpAddress(addr.ip().into())
-                        });
-                        (c, name)
-                    }),
-                    key,
-                    connect_timeout: svc.connect_timeout,
-                };
                 // boxed: the TLS handshake's state is large and rarely needed
                 match Box::pin(connect(dial)).await {
                     Ok(c) => c,
@@ -432,11 +497,11 @@ pub(crate) async fn forward<B: BodySource + ?Sized>(
         conn.served += 1;
         let reused = conn.reused;
         let result = if complete {
-            exchange_buffered(&mut conn, &head, if small { &[] } else { &ahead }, svc, head_request)
+            exchange_buffered(&mut conn, head, if small { &[] } else { &ahead }, svc, head_request)
                 .await
         } else {
             let first = streamed_ahead.take().unwrap_or_default();
-            exchange_streaming(&mut conn, &head, first, body, chunked, svc, head_request).await
+            exchange_streaming(&mut conn, head, first, body, chunked, svc, head_request).await
         };
         match result {
             Ok(resp) => {

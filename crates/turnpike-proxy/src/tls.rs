@@ -84,18 +84,25 @@ impl CertStore {
     }
 
     /// Kong's lookup order (see the module docs); `None` means "use the node default".
+    /// A client without SNI always gets the node default, even when a `*` SNI exists.
     pub(crate) fn find(&self, sni: Option<&str>) -> Option<&CertPair> {
-        if let Some(sni) = sni {
-            let sni = sni.to_ascii_lowercase();
-            if let Some(p) = self.by_name.get(&sni) {
-                return Some(p);
-            }
-            if let Some((_, rest)) = sni.split_once('.') {
+        let sni = sni?.to_ascii_lowercase();
+        if let Some(p) = self.by_name.get(&sni) {
+            return Some(p);
+        }
+        // `*.rest` for a name of three labels or more (first label replaced)
+        if let Some((first, rest)) = sni.split_once('.') {
+            let deep =
+                rest.split_once('.').is_some_and(|(l, tail)| !l.is_empty() && !tail.is_empty());
+            if !first.is_empty() && deep {
                 if let Some(p) = self.by_name.get(&format!("*.{rest}")) {
                     return Some(p);
                 }
             }
-            if let Some((head, _)) = sni.rsplit_once('.') {
+        }
+        // `head.*` (last label replaced)
+        if let Some((head, last)) = sni.rsplit_once('.') {
+            if !last.is_empty() && !head.rsplit('.').next().unwrap_or_default().is_empty() {
                 if let Some(p) = self.by_name.get(&format!("{head}.*")) {
                     return Some(p);
                 }
@@ -169,10 +176,10 @@ pub(crate) fn client_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
     let verifier: Arc<dyn ServerCertVerifier> = if key.verify {
-        let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
             .build()
             .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
-        Arc::new(DepthLimited { inner: webpki, depth: key.depth })
+        Arc::new(DepthLimited { inner: webpki, depth: key.depth, roots })
     } else {
         Arc::new(NoVerification { provider: provider.clone() })
     };
@@ -217,6 +224,48 @@ pub(crate) fn server_name(host: &str) -> Option<ServerName<'static>> {
 struct DepthLimited {
     inner: Arc<WebPkiServerVerifier>,
     depth: Option<u32>,
+    roots: Arc<RootCertStore>,
+}
+
+/// The contents of a DER TLV (a `Name` without its `SEQUENCE` header), as trust anchors keep
+/// their subjects.
+fn der_contents(tlv: &[u8]) -> &[u8] {
+    let Some(&first) = tlv.get(1) else { return tlv };
+    let header = if first < 0x80 { 2 } else { 2 + usize::from(first & 0x7f) };
+    tlv.get(header..).unwrap_or(tlv)
+}
+
+/// How many of the sent intermediates the chain from `end_entity` to a trust anchor goes
+/// through, looking the issuer up among the anchors first, as OpenSSL does by default
+/// (`X509_V_FLAG_TRUSTED_FIRST`): a root sent along with the chain is no intermediate.
+fn intermediates_used(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    roots: &RootCertStore,
+) -> usize {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let Ok((_, leaf)) = X509Certificate::from_der(end_entity) else { return 0 };
+    let sent: Vec<X509Certificate<'_>> = intermediates
+        .iter()
+        .filter_map(|c| X509Certificate::from_der(c).ok().map(|(_, c)| c))
+        .collect();
+    let mut issuer = leaf.issuer().as_raw();
+    let mut used = 0;
+    // bounded: each step uses one more sent certificate
+    while used <= sent.len() {
+        if roots.roots.iter().any(|a| a.subject.as_ref() == der_contents(issuer)) {
+            return used;
+        }
+        match sent.iter().find(|c| c.subject().as_raw() == issuer) {
+            Some(c) => {
+                used += 1;
+                issuer = c.issuer().as_raw();
+            }
+            // no path: the verifier reports it
+            None => return used,
+        }
+    }
+    used
 }
 
 impl ServerCertVerifier for DepthLimited {
@@ -229,10 +278,10 @@ impl ServerCertVerifier for DepthLimited {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         if let Some(depth) = self.depth {
-            if intermediates.len() > depth as usize {
+            let used = intermediates_used(end_entity, intermediates, &self.roots);
+            if used > depth as usize {
                 return Err(rustls::Error::General(format!(
-                    "certificate chain too long ({} intermediates, tls_verify_depth {depth})",
-                    intermediates.len()
+                    "certificate chain too long ({used} intermediates, tls_verify_depth {depth})"
                 )));
             }
         }
@@ -343,6 +392,33 @@ pub(crate) fn roots_of(pems: &[&str]) -> Result<RootCertStore, String> {
 mod tests {
     use super::*;
 
+    /// The first certificate of a PEM text, decoded.
+    fn der(pem: &str) -> CertificateDer<'static> {
+        use rustls::pki_types::pem::PemObject;
+        CertificateDer::from_pem_slice(pem.as_bytes()).expect("a PEM certificate")
+    }
+
+    #[test]
+    fn depth_counts_the_intermediates_up_to_a_trusted_issuer() {
+        let ca = der(include_str!("../../turnpike-test/fixtures/tls/ca.crt"));
+        let inter = der(include_str!("../../turnpike-test/fixtures/tls/inter.crt"));
+        let leaf = der(include_str!("../../turnpike-test/fixtures/tls/chain-leaf.crt"));
+        let direct = der(include_str!("../../turnpike-test/fixtures/tls/leaf.crt"));
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.clone()).expect("CA");
+        assert_eq!(intermediates_used(&direct, &[], &roots), 0);
+        assert_eq!(
+            intermediates_used(&direct, std::slice::from_ref(&ca), &roots),
+            0,
+            "a sent root is free"
+        );
+        assert_eq!(intermediates_used(&leaf, std::slice::from_ref(&inter), &roots), 1);
+        assert_eq!(intermediates_used(&leaf, &[inter.clone(), ca.clone()], &roots), 1);
+        let mut inter_root = RootCertStore::empty();
+        inter_root.add(inter.clone()).expect("intermediate as anchor");
+        assert_eq!(intermediates_used(&leaf, &[inter, ca], &inter_root), 0, "trusted first");
+    }
+
     #[test]
     fn sni_lookup_order() {
         // the pairs are told apart by identity of the Arc; build distinct dummies
@@ -366,7 +442,8 @@ mod tests {
         assert_eq!(which(Some("x.b.example.com")), Some(3), "a wildcard covers one label");
         assert_eq!(which(Some("example.org")), Some(2));
         assert_eq!(which(Some("other.net")), Some(3));
-        assert_eq!(which(None), Some(3));
+        assert_eq!(which(Some("example.com")), Some(2), "no prefix wildcard for two labels");
+        assert!(store.find(None).is_none(), "no SNI: the node default");
         assert!(CertStore::default().find(Some("x")).is_none());
     }
 }

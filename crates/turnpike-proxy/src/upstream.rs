@@ -239,7 +239,10 @@ impl UpstreamBody {
             pool,
             received: 0,
         };
-        if matches!(body.remaining, Remaining::Done) {
+        // after a protocol switch the connection is the tunnel's (`into_conn`), not the pool's
+        if matches!(body.remaining, Remaining::Done)
+            && head.status != http::StatusCode::SWITCHING_PROTOCOLS
+        {
             body.finish();
         }
         body

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::client::{Client, Resp};
 use crate::gateway::{Db, Gateway};
@@ -253,4 +253,25 @@ pub fn escape_uri(s: &str) -> String {
         }
     }
     out
+}
+
+/// Creates a service named `name` at `url` and one route on it (`route` is its JSON).
+pub async fn route_to(gw: &crate::Gateway, name: &str, url: &str, route: Value) {
+    let admin = gw.admin();
+    expect(&admin.post_json("/services", &json!({"name": name, "url": url})).await, 201, "service");
+    let res = admin.post_json(&format!("/services/{name}/routes"), &route).await;
+    expect(&res, 201, "route");
+}
+
+/// Waits (up to 5 s) until the proxy answers `path` with something other than "no route".
+pub async fn until_routed(gw: &crate::Gateway, path: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let res = gw.proxy().get(path).await;
+        if res.status != 404 || !res.text().contains("no Route matched") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the route to {path} never became live");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -22,8 +22,8 @@ mod upstream;
 
 pub use api::{
     create, escape_uri, expect, expect_or_empty, flatten, gateway, get_with_bad_body, is_uuid,
-    listeners, new_uuid, raw_get, s, send, send_fields, stable_headers, walk_pages, without, Ct,
-    ALL, FORM_JSON,
+    listeners, new_uuid, raw_get, route_to, s, send, send_fields, stable_headers, until_routed,
+    walk_pages, without, Ct, ALL, FORM_JSON,
 };
 pub use client::{form_urlencode, multipart_body, Client, Resp};
 pub use gateway::{binary, pg_env, Db, Gateway, GatewayBuilder};

@@ -3,28 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use turnpike_test::{databases, expect, Gateway, Upstream};
-
-async fn route_to(gw: &Gateway, name: &str, url: &str, route: Value) {
-    let admin = gw.admin();
-    expect(&admin.post_json("/services", &json!({"name": name, "url": url})).await, 201, "service");
-    let res = admin.post_json(&format!("/services/{name}/routes"), &route).await;
-    expect(&res, 201, "route");
-}
-
-/// Waits until the proxy answers `path` with something other than "no route".
-async fn until_routed(gw: &Gateway, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let res = gw.proxy().get(path).await;
-        if res.status != 404 || !res.text().contains("no Route matched") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the route never became live");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use serde_json::json;
+use turnpike_test::{databases, expect, route_to, until_routed, Gateway, Upstream};
 
 #[tokio::test]
 async fn proxies_to_an_upstream_with_kong_headers() {

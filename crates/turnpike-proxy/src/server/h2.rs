@@ -23,7 +23,7 @@ use crate::errors::{nginx_error, Reply};
 use crate::headers::{self, DownstreamHeaders, Edits, Headers};
 use crate::proxy::{self, Decision, Plan, Req};
 use crate::transport::Rewind;
-use crate::upstream::{Dial, PoolKey, UpError, UpstreamBody};
+use crate::upstream::{UpError, UpstreamBody};
 use crate::upstream_h2::LocalExec;
 use crate::worker::Worker;
 
@@ -253,50 +253,22 @@ async fn grpc(
     let mut headers = edits.apply_to_map(received);
     headers.remove(http::header::HOST);
     let scheme = if svc.scheme.is_tls() { "https" } else { "http" };
-    let uri = match http::Uri::builder()
-        .scheme(scheme)
-        .authority(plan.upstream_host.as_str())
-        .path_and_query(plan.uri.as_str())
-        .build()
-    {
-        Ok(u) => u,
-        Err(_) => {
-            return generated(worker, nginx_error(502, &req.err_ctx(worker)), &req, Some(plan))
-        }
-    };
-    let mut upreq = Request::new(incoming);
-    *upreq.method_mut() = req.method.clone();
-    *upreq.uri_mut() = uri;
-    *upreq.version_mut() = Version::HTTP_2;
-    *upreq.headers_mut() = headers;
-
     let started = Instant::now();
     let result = async {
-        let addr = match &svc.destination {
-            crate::config::Destination::Host => worker.dns.resolve(&svc.host, svc.port).await?,
-            crate::config::Destination::Upstream(u) => {
-                let t = u.next_target().ok_or(UpError::NoTarget)?;
-                worker.dns.resolve(&t.host, t.port).await?
-            }
-        };
-        let key = PoolKey {
-            addr,
-            tls: svc.tls_key.clone().map(|k| {
-                (k, plan.sni.as_ref().map(|n| n.to_str().into_owned()).unwrap_or_default())
-            }),
-        };
-        let dial = Dial {
-            addr,
-            tls: svc.tls.as_ref().map(|c| {
-                let name = plan
-                    .sni
-                    .clone()
-                    .unwrap_or_else(|| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
-                (c, name)
-            }),
-            key,
-            connect_timeout: svc.connect_timeout,
-        };
+        let peer = proxy::pick_peer(worker, plan).await?;
+        let authority = peer.host.as_deref().unwrap_or(&plan.upstream_host);
+        let uri = http::Uri::builder()
+            .scheme(scheme)
+            .authority(authority)
+            .path_and_query(plan.uri.as_str())
+            .build()
+            .map_err(|_| UpError::Invalid("invalid upstream host"))?;
+        let mut upreq = Request::new(incoming);
+        *upreq.method_mut() = req.method.clone();
+        *upreq.uri_mut() = uri;
+        *upreq.version_mut() = Version::HTTP_2;
+        *upreq.headers_mut() = headers;
+        let dial = proxy::peer_dial(svc, &peer);
         worker.h2.send(dial, upreq, svc.read_timeout).await
     }
     .await;
