@@ -32,11 +32,19 @@ pub(crate) async fn build(
     settings: &Arc<ProxySettings>,
     version: u64,
 ) -> Result<ProxyConfig> {
+    let started = Instant::now();
     let snapshot = load_snapshot(store, version).await?;
+    let loaded = started.elapsed();
     let settings = settings.clone();
     let config = tokio::task::spawn_blocking(move || ProxyConfig::compile(&snapshot, &settings))
         .await
         .context("the configuration build panicked")??;
+    tracing::debug!(
+        version,
+        load_ms = loaded.as_millis() as u64,
+        compile_ms = (started.elapsed() - loaded).as_millis() as u64,
+        "configuration built"
+    );
     Ok(config)
 }
 
