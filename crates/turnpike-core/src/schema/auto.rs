@@ -233,10 +233,10 @@ impl Schema {
 
         let now_s = || Value::from(time::now_s());
         let now_ms = || Value::from(time::now_ms());
-        let fields: Vec<(String, Field)> =
-            self.each_field(Some(&data)).map(|(k, f)| (k.to_owned(), f.clone())).collect();
+        // borrowed from the schema, not cloned: this runs for every row read
+        let fields: Vec<(&str, &Field)> = self.each_field(Some(&data)).collect();
         for (key, field) in fields {
-            let mut value = data.get(&key).cloned();
+            let mut value = data.get(key).cloned();
             if !is_select && field.auto {
                 let insertish = matches!(context, Context::Insert | Context::Upsert);
                 if field.v.uuid {
@@ -259,7 +259,7 @@ impl Schema {
                     }
                 }
             }
-            let mut value = adjust_field_for_context(&field, value, context, opts)?;
+            let mut value = adjust_field_for_context(field, value, context, opts)?;
             if is_select {
                 match &value {
                     Some(Value::Null) if !opts.nulls => value = None,
@@ -273,10 +273,10 @@ impl Schema {
             }
             match value {
                 Some(v) => {
-                    data.insert(key, v);
+                    data.insert(key.to_owned(), v);
                 }
                 None => {
-                    data.remove(&key);
+                    data.remove(key);
                 }
             }
         }
