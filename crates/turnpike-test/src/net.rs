@@ -15,8 +15,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+/// Accepts any certificate; offers `schemes` as signature algorithms when given (the way to
+/// make a client that supports one key type only), else every one the provider has.
 #[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>, Option<Vec<SignatureScheme>>);
 
 impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(
@@ -49,19 +51,40 @@ impl ServerCertVerifier for AcceptAny {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        match &self.1 {
+            Some(schemes) => schemes.clone(),
+            None => self.0.signature_verification_algorithms.supported_schemes(),
+        }
     }
 }
 
 /// A TLS connection to `addr` (`host:port`) sending `sni` (none when `None` or an IP) and
 /// offering `alpn` (e.g. `["h2", "http/1.1"]`).
 pub async fn tls_connect(addr: &str, sni: Option<&str>, alpn: &[&str]) -> TlsStream<TcpStream> {
+    connect(addr, sni, alpn, None).await
+}
+
+/// A TLS connection that offers only `schemes` as signature algorithms.
+pub async fn tls_connect_offering(
+    addr: &str,
+    sni: Option<&str>,
+    schemes: &[SignatureScheme],
+) -> TlsStream<TcpStream> {
+    connect(addr, sni, &[], Some(schemes.to_vec())).await
+}
+
+async fn connect(
+    addr: &str,
+    sni: Option<&str>,
+    alpn: &[&str],
+    schemes: Option<Vec<SignatureScheme>>,
+) -> TlsStream<TcpStream> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider, schemes.clone())))
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     config.enable_sni = sni.is_some();
@@ -70,7 +93,7 @@ pub async fn tls_connect(addr: &str, sni: Option<&str>, alpn: &[&str]) -> TlsStr
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
-        .expect("TLS handshake")
+        .unwrap_or_else(|e| panic!("TLS handshake (offering {schemes:?}): {e}"))
 }
 
 /// The subject common name of the certificate the server presented.

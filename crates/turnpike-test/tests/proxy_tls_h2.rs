@@ -6,7 +6,6 @@
 //! (which speaks h2c too, since `http2` is server-wide in Kong) and a TLS one second.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,14 +13,15 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::CertificateDer;
+use rustls::SignatureScheme;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use turnpike_test::net::{alpn, exchange, h2_requests, peer_cn, tls_connect, FullResponse};
+use turnpike_test::net::{
+    alpn, exchange, h2_requests, peer_cn, tls_connect, tls_connect_offering, FullResponse,
+};
 use turnpike_test::{expect, grpc_frame, tls_fixture, websocket_accept, Gateway, Upstream};
 
 const LISTEN: &str = "127.0.0.1:0, 127.0.0.1:0 ssl http2";
@@ -103,59 +103,6 @@ async fn until_cn(addr: &str, sni: Option<&str>, cn: &str) {
         .await;
 }
 
-/// Accepts any certificate, and offers only `schemes` as signature algorithms: the way to
-/// make a client that supports one key type only.
-#[derive(Debug)]
-struct OnlySchemes {
-    provider: Arc<rustls::crypto::CryptoProvider>,
-    schemes: Vec<SignatureScheme>,
-}
-
-impl ServerCertVerifier for OnlySchemes {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            m,
-            c,
-            d,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            m,
-            c,
-            d,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.schemes.clone()
-    }
-}
-
 const RSA_SCHEMES: &[SignatureScheme] = &[
     SignatureScheme::RSA_PSS_SHA256,
     SignatureScheme::RSA_PSS_SHA384,
@@ -169,21 +116,7 @@ const ECDSA_SCHEMES: &[SignatureScheme] =
 
 /// The DER of the certificate the listener presents to a client supporting only `schemes`.
 async fn served_cert(addr: &str, sni: &str, schemes: &[SignatureScheme]) -> Vec<u8> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(OnlySchemes {
-            provider,
-            schemes: schemes.to_vec(),
-        }))
-        .with_no_client_auth();
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from(sni.to_owned()).expect("name"), tcp)
-        .await
-        .unwrap_or_else(|e| panic!("TLS handshake offering only {schemes:?}: {e}"));
+    let tls = tls_connect_offering(addr, Some(sni), schemes).await;
     let certs = tls.get_ref().1.peer_certificates().expect("a certificate");
     certs[0].as_ref().to_vec()
 }
@@ -650,29 +583,35 @@ async fn tls_verify_name_of_an_upstream_entity_is_the_target_host() {
     assert_eq!(res.status, 502, "verified against 127.0.0.1: {}", res.text());
 }
 
+/// Routes `/<name>` to services on an upstream entity whose `host_header` is `host`, with one
+/// target (the TLS upstream `up`), verified against ca.crt with each `tls_verify_depth`.
+async fn verified_routes(gw: &Gateway, up: &Upstream, host: &str, depths: &[(&str, u32)]) {
+    let ca = create(gw, "/ca_certificates", json!({"cert": tls_fixture("ca.crt")})).await;
+    create(gw, "/upstreams", json!({"name": "verified-up", "host_header": host})).await;
+    let target = json!({"target": format!("127.0.0.1:{}", up.port())});
+    create(gw, "/upstreams/verified-up/targets", target).await;
+    for (name, depth) in depths {
+        service_route(
+            gw,
+            json!({"name": name, "url": "https://verified-up", "tls_verify": true,
+                   "tls_verify_depth": depth, "ca_certificates": [ca["id"]]}),
+            json!({"paths": [format!("/{name}")]}),
+        )
+        .await;
+    }
+    for (name, _) in depths {
+        until_routed(gw, &format!("/{name}")).await;
+    }
+}
+
 /// `tls_verify_depth` is OpenSSL's verify depth: the number of intermediate CAs allowed
 /// between the leaf and the trust anchor. 0 allows a leaf signed directly by a trusted CA,
-/// which is the case of leaf.crt and ca.crt, whether or not the server also sends the root.
+/// which is the case of leaf.crt and ca.crt.
 #[tokio::test]
 async fn tls_verify_depth_zero_accepts_a_leaf_signed_by_the_trusted_ca() {
     let up = Upstream::http().tls().start().await;
     let gw = gateway().await;
-    let ca = create(&gw, "/ca_certificates", json!({"cert": tls_fixture("ca.crt")})).await;
-    create(&gw, "/upstreams", json!({"name": "leaf.test", "host_header": "leaf.test"})).await;
-    create(
-        &gw,
-        "/upstreams/leaf.test/targets",
-        json!({"target": format!("127.0.0.1:{}", up.port())}),
-    )
-    .await;
-    service_route(
-        &gw,
-        json!({"name": "depth0", "url": "https://leaf.test", "tls_verify": true,
-               "tls_verify_depth": 0, "ca_certificates": [ca["id"]]}),
-        json!({"paths": ["/depth0"]}),
-    )
-    .await;
-    until_routed(&gw, "/depth0").await;
+    verified_routes(&gw, &up, "leaf.test", &[("depth0", 0)]).await;
     let res = gw.proxy().get("/depth0").await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["tls"], true);
@@ -686,22 +625,7 @@ async fn tls_verify_depth_zero_accepts_a_chain_that_includes_the_root() {
     let chain = format!("{}{}", tls_fixture("leaf.crt"), tls_fixture("ca.crt"));
     let up = Upstream::http().tls_with(&chain, &tls_fixture("leaf.key")).start().await;
     let gw = gateway().await;
-    let ca = create(&gw, "/ca_certificates", json!({"cert": tls_fixture("ca.crt")})).await;
-    create(&gw, "/upstreams", json!({"name": "leaf.test", "host_header": "leaf.test"})).await;
-    create(
-        &gw,
-        "/upstreams/leaf.test/targets",
-        json!({"target": format!("127.0.0.1:{}", up.port())}),
-    )
-    .await;
-    service_route(
-        &gw,
-        json!({"name": "depth0", "url": "https://leaf.test", "tls_verify": true,
-               "tls_verify_depth": 0, "ca_certificates": [ca["id"]]}),
-        json!({"paths": ["/depth0"]}),
-    )
-    .await;
-    until_routed(&gw, "/depth0").await;
+    verified_routes(&gw, &up, "leaf.test", &[("depth0", 0)]).await;
     let res = gw.proxy().get("/depth0").await;
     assert_eq!(res.status, 200, "{}", res.text());
 }
@@ -718,25 +642,7 @@ async fn tls_verify_depth_counts_intermediates() {
     );
     let up = Upstream::http().tls_with(&chain, &tls_fixture("chain-leaf.key")).start().await;
     let gw = gateway().await;
-    let ca = create(&gw, "/ca_certificates", json!({"cert": tls_fixture("ca.crt")})).await;
-    create(&gw, "/upstreams", json!({"name": "chain-up", "host_header": "chain.test"})).await;
-    create(
-        &gw,
-        "/upstreams/chain-up/targets",
-        json!({"target": format!("127.0.0.1:{}", up.port())}),
-    )
-    .await;
-    for (name, depth) in [("d0", 0), ("d1", 1)] {
-        service_route(
-            &gw,
-            json!({"name": name, "url": "https://chain-up", "tls_verify": true,
-                   "tls_verify_depth": depth, "ca_certificates": [ca["id"]]}),
-            json!({"paths": [format!("/{name}")]}),
-        )
-        .await;
-    }
-    until_routed(&gw, "/d1").await;
-    until_routed(&gw, "/d0").await;
+    verified_routes(&gw, &up, "chain.test", &[("d0", 0), ("d1", 1)]).await;
     let res = gw.proxy().get("/d0").await;
     assert_eq!(res.status, 502, "one intermediate exceeds depth 0: {}", res.text());
     let res = gw.proxy().get("/d1").await;
