@@ -188,7 +188,18 @@ pub struct Snapshot {
     /// Plugins and consumers, as the store returns them, for the plugin runtime.
     pub plugins: Vec<Value>,
     pub consumers: Vec<Value>,
+    /// The plugins' own entities ([`PLUGIN_ENTITIES`]: credentials), by entity name.
+    pub plugin_entities: std::collections::HashMap<String, Vec<Value>>,
 }
+
+/// Entities of bundled plugins the data plane reads (credential lookup tables).
+pub const PLUGIN_ENTITIES: &[&str] = &[
+    "keyauth_credentials",
+    "basicauth_credentials",
+    "jwt_secrets",
+    "hmacauth_credentials",
+    "acls",
+];
 
 /// The entity names a snapshot is built from, in the order they are loaded.
 pub const SNAPSHOT_ENTITIES: &[&str] = &[
@@ -201,6 +212,11 @@ pub const SNAPSHOT_ENTITIES: &[&str] = &[
     "targets",
     "plugins",
     "consumers",
+    "keyauth_credentials",
+    "basicauth_credentials",
+    "jwt_secrets",
+    "hmacauth_credentials",
+    "acls",
 ];
 
 /// An entity that could not be read into the snapshot (a store bug or a schema mismatch).
@@ -227,7 +243,8 @@ fn typed<T: DeserializeOwned>(
 
 impl Snapshot {
     /// Builds a snapshot from the rows of every entity in [`SNAPSHOT_ENTITIES`]; `rows(name)`
-    /// returns that entity's rows (missing entities count as empty).
+    /// returns that entity's rows (missing entities, such as the credentials of plugins that
+    /// are not enabled, count as empty).
     pub fn from_entities(
         version: u64,
         mut rows: impl FnMut(&str) -> Vec<Value>,
@@ -243,6 +260,10 @@ impl Snapshot {
             targets: typed("targets", rows("targets"))?,
             plugins: rows("plugins"),
             consumers: rows("consumers"),
+            plugin_entities: PLUGIN_ENTITIES
+                .iter()
+                .map(|name| ((*name).to_owned(), rows(name)))
+                .collect(),
         })
     }
 }

@@ -1,9 +1,18 @@
 //! The plugin contract: which plugins a node has, their priorities, versions and config
-//! schemas. Later the `Plugin` trait with Kong's phases lives here too; a third-party plugin
-//! depends on this crate only.
+//! schemas ([`PluginFactory`]), Kong's phases as a trait ([`Plugin`]), what a plugin sees of a
+//! request ([`Ctx`]), and the compiled chains that decide which instance runs
+//! ([`chain::Chains`]). A third-party plugin depends on this crate only.
 //!
-//! Until the plugin runtime lands, bundled plugins are registered with a generic `config`
-//! (any JSON object) so that they can be configured through the Admin API.
+//! Bundled plugins that have no implementation yet are registered with a generic `config`
+//! (any JSON object) so that they can be configured through the Admin API; they do not run.
+
+pub mod chain;
+pub mod consumer;
+pub mod phase;
+
+pub use chain::{BuildEnv, Chain, Chains, Factories, Instance, PluginFactory, Protocols};
+pub use consumer::{Consumer, Consumers, Credential};
+pub use phase::{Ctx, Exit, ExitBody, Phase, Plugin, Request, RequestState, ResponseHead};
 
 use std::sync::Arc;
 
@@ -113,12 +122,32 @@ fn generic_subschema() -> Schema {
         .field("config", Field::json().default(json!({})).custom(require_object))
 }
 
-/// The schema registry for a node with these plugins enabled.
+/// The schema registry for a node with these plugins enabled, every plugin with a generic
+/// config (for tests of the store and Admin API that do not need plugin schemas).
 pub fn registry(selection: &PluginSelection) -> Registry {
+    registry_with(selection, &[], Vec::new())
+}
+
+/// The schema registry for a node with these plugins enabled: the subschema of each plugin
+/// from its factory (a generic one when it has none), plus the plugins' own entities.
+pub fn registry_with(
+    selection: &PluginSelection,
+    factories: &[Arc<dyn PluginFactory>],
+    entities: Vec<Schema>,
+) -> Registry {
     let generic = Arc::new(generic_subschema());
-    let subschemas: Vec<(String, Arc<Schema>)> =
-        selection.enabled().iter().map(|p| (p.name.to_owned(), generic.clone())).collect();
-    Registry::new(subschemas, Vec::new())
+    let subschemas: Vec<(String, Arc<Schema>)> = selection
+        .enabled()
+        .iter()
+        .map(|p| {
+            let schema = factories
+                .iter()
+                .find(|f| f.name() == p.name)
+                .map_or_else(|| generic.clone(), |f| Arc::new(f.schema()));
+            (p.name.to_owned(), schema)
+        })
+        .collect();
+    Registry::new(subschemas, entities)
 }
 
 #[cfg(test)]

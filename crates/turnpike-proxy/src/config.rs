@@ -10,6 +10,7 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use turnpike_core::snapshot::Snapshot;
+use turnpike_plugin_api::{BuildEnv, Chain, Chains, Consumers};
 use turnpike_router::{PathHandling, RouteDef, Router};
 
 use crate::settings::ProxySettings;
@@ -152,6 +153,8 @@ pub(crate) struct RouteRt {
     pub(crate) name: Option<String>,
     pub(crate) protocols: Protocols,
     pub(crate) service: Option<Arc<ServiceRt>>,
+    /// The plugins that run for this route, `None` when none does.
+    pub(crate) plugins: Option<Arc<Chain>>,
 }
 
 /// The compiled configuration.
@@ -173,6 +176,8 @@ pub enum CompileError {
     Certificate { id: String, message: String },
     #[error("service {id}: {message}")]
     Service { id: String, message: String },
+    #[error(transparent)]
+    Plugin(#[from] turnpike_plugin_api::chain::BuildError),
 }
 
 impl ProxyConfig {
@@ -304,6 +309,13 @@ impl ProxyConfig {
             services.insert(s.id.as_str(), Arc::new(rt));
         }
 
+        let consumers = Arc::new(Consumers::from_rows(&snap.consumers));
+        let rows = |name: &str| -> &[serde_json::Value] {
+            snap.plugin_entities.get(name).map(Vec::as_slice).unwrap_or(&[])
+        };
+        let env = BuildEnv::new(&consumers, &rows);
+        let chains = Chains::build(&snap.plugins, &settings.plugins.0, &env)?;
+
         let mut defs = Vec::new();
         let mut routes = Vec::new();
         for r in &snap.routes {
@@ -341,7 +353,14 @@ impl ProxyConfig {
                 response_buffering: r.response_buffering,
                 service: None,
             });
-            routes.push(RouteRt { id: r.id.clone(), name: r.name.clone(), protocols, service });
+            let plugins = chains.for_route(&r.id, r.service.as_ref().map(|s| s.id.as_str()));
+            routes.push(RouteRt {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                protocols,
+                service,
+                plugins,
+            });
         }
         let router = Router::with_flavor(defs, settings.router_flavor).map_err(|e| {
             CompileError::Route { id: e.route_id.clone(), message: e.message.clone() }

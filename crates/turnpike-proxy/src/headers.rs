@@ -123,6 +123,10 @@ pub(crate) struct Edits {
 
 /// Writes a lowercase header name the way it is usually spelled (`X-Forwarded-For`).
 pub(crate) fn put_title_case(out: &mut BytesMut, name: &str) {
+    if name == "www-authenticate" {
+        out.put_slice(b"WWW-Authenticate");
+        return;
+    }
     let mut up = true;
     for b in name.bytes() {
         out.put_u8(if up { b.to_ascii_uppercase() } else { b });
@@ -142,6 +146,11 @@ impl Edits {
     /// Drops every received field of a known name.
     pub(crate) fn drop(&mut self, k: Known) {
         self.drop.insert(k);
+    }
+
+    /// Drops every received field of a name (any case).
+    pub(crate) fn drop_name(&mut self, name: &[u8]) {
+        self.drop_named(name);
     }
 
     fn drop_named(&mut self, name: &[u8]) {

@@ -16,6 +16,7 @@ mod config;
 mod errors;
 mod h1;
 mod headers;
+mod plugins;
 mod proxy;
 mod server;
 pub mod settings;

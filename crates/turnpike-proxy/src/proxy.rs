@@ -21,6 +21,7 @@ use crate::config::{Destination, RouteRt, ServiceRt};
 use crate::errors::{kong_error, nginx_error, ErrCtx, Reply};
 use crate::h1::{Known, RespHead};
 use crate::headers::{self, Client, Edits, Headers, UpstreamHeaders};
+use crate::plugins::{Access, AccessInput, PluginRun};
 use crate::server::ConnInfo;
 use crate::upstream::{connect, Dial, PoolKey, UpConn, UpError, UpstreamBody};
 use crate::worker::Worker;
@@ -78,9 +79,33 @@ pub(crate) struct Plan {
     pub(crate) debug: bool,
     /// Kong's changes to the request headers.
     pub(crate) edits: Edits,
+    /// The plugins that ran, for the response phases.
+    pub(crate) plugins: Option<Box<PluginRun>>,
 }
 
 impl Plan {
+    /// `header_filter` of the plugins that ran, on a proxied response head.
+    pub(crate) fn header_filter_edits(
+        &mut self,
+        req: &Req,
+        status: u16,
+        received: &Headers,
+        edits: &mut Edits,
+    ) {
+        if let Some(run) = self.plugins.as_mut() {
+            let ids = (self.cfg.routes[self.route].id.as_str(), Some(self.service.id.as_str()));
+            run.header_filter_edits(req, ids, status, received, edits);
+        }
+    }
+
+    /// `header_filter` of the plugins that ran, on a response the gateway generated.
+    pub(crate) fn header_filter_reply(&mut self, req: &Req, reply: &mut Reply) {
+        if let Some(run) = self.plugins.as_mut() {
+            let ids = (self.cfg.routes[self.route].id.as_str(), Some(self.service.id.as_str()));
+            run.header_filter_reply(req, ids, reply);
+        }
+    }
+
     pub(crate) fn debug_info(&self) -> Option<(&str, Option<&str>, &str, Option<&str>)> {
         if !self.debug {
             return None;
@@ -255,6 +280,29 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
     };
     let host_lower =
         req.host.as_deref().map(lower_host_without_port).unwrap_or_else(|| "kong".into());
+    let mut plugins = None;
+    let mut plugin_changes = None;
+    if let Some(chain) = &route.plugins {
+        let input = AccessInput {
+            req,
+            client_ip: client.addr,
+            scheme: forwarded_proto,
+            grpc: service.scheme.is_grpc() || p.grpc || p.grpcs,
+            websocket,
+            route_id: &route.id,
+            service_id: Some(&service.id),
+        };
+        let Access { mut run, exit } = crate::plugins::access(chain, &input);
+        if let Some(exit) = exit {
+            let mut r = crate::plugins::exit_reply(exit, &ectx);
+            run.header_filter_reply(req, (&route.id, Some(&service.id)), &mut r);
+            return reply(r);
+        }
+        if !run.state.upstream.is_empty() {
+            plugin_changes = Some(std::mem::take(&mut run.state.upstream));
+        }
+        plugins = Some(run);
+    }
     let client_trailers = req.headers.has_token(Known::Te, "trailers");
     let edits = headers::upstream_edits(
         &req.headers,
@@ -273,6 +321,10 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
             grpc: service.scheme.is_grpc(),
         },
     );
+    let mut edits = edits;
+    if let Some(changes) = &plugin_changes {
+        crate::plugins::apply_upstream(changes, &mut edits, &mut uri);
+    }
     Decision::Proxy(Box::new(Plan {
         cfg,
         route: route_index,
@@ -285,6 +337,7 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
         client_trailers,
         debug,
         edits,
+        plugins,
     }))
 }
 

@@ -256,6 +256,8 @@ pub struct ProxySettings {
     /// `nginx_http_charset = UTF-8` (Kong's default): text responses without a charset get
     /// `; charset=UTF-8`.
     pub charset_utf8: bool,
+    /// The plugin implementations this node runs.
+    pub plugins: turnpike_plugin_api::Factories,
 }
 
 impl Default for ProxySettings {
@@ -280,6 +282,7 @@ impl Default for ProxySettings {
             server_token: format!("turnpike/{}", turnpike_core::TURNPIKE_VERSION),
             allow_debug_header: false,
             charset_utf8: true,
+            plugins: turnpike_plugin_api::Factories::default(),
         }
     }
 }

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/001_config_version.sql"),
         postgres: include_str!("../migrations/postgres/001_config_version.sql"),
     },
+    Migration {
+        name: "002_plugin_credentials",
+        sqlite: include_str!("../migrations/sqlite/002_plugin_credentials.sql"),
+        postgres: include_str!("../migrations/postgres/002_plugin_credentials.sql"),
+    },
 ];
 
 /// Where a database stands.

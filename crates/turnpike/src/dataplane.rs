@@ -16,6 +16,9 @@ use turnpike_store::{SqlStore, Store as _};
 pub(crate) async fn load_snapshot(store: &SqlStore, version: u64) -> Result<Snapshot> {
     let mut rows = std::collections::HashMap::new();
     for entity in SNAPSHOT_ENTITIES {
+        if store.registry().get(entity).is_none() {
+            continue; // the entity of a plugin this node does not enable
+        }
         let list = store
             .all(entity)
             .await

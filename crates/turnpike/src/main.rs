@@ -281,7 +281,7 @@ fn needs_bootstrap_text() -> &'static str {
 
 /// Opens the store, preparing the schema where that is safe to do automatically.
 async fn open_store(cfg: &Config, run_migrations: bool) -> Result<Arc<SqlStore>> {
-    let registry = Arc::new(turnpike_plugin_api::registry(&cfg.plugins));
+    let registry = Arc::new(turnpike_plugins::registry(&cfg.plugins));
     match &cfg.database {
         DbConfig::Sqlite { .. } => {
             // The embedded database belongs to this node: keep it bootstrapped and current.
@@ -376,6 +376,7 @@ async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) 
     // the data plane: the first configuration is built before the listeners open, so that the
     // first request is routed
     let mut proxy_settings = cfg.proxy.clone();
+    proxy_settings.plugins = turnpike_plugins::enabled(&cfg.plugins);
     proxy_conf::ensure_certificate(&mut proxy_settings, &cfg.prefix)?;
     let proxy_settings = Arc::new(proxy_settings);
     let mut proxy = None;

@@ -289,12 +289,13 @@ async fn handle(
                 r.close = true;
             }
             let keep = keep_alive && !r.close;
+            plan.header_filter_reply(&req, &mut r);
             let _ = write_reply_proxied(worker, conn, r, &req, &plan, head_request, keep).await;
             keep
         }
         Ok(up) => {
             let keep = keep_alive && body_complete && !worker.draining.get();
-            respond(worker, conn, &req, &plan, up, head_request, keep).await
+            respond(worker, conn, &req, &mut plan, up, head_request, keep).await
         }
     }
 }
@@ -408,7 +409,7 @@ async fn respond(
     worker: &Rc<Worker>,
     conn: &mut Conn<'_>,
     req: &Req,
-    plan: &proxy::Plan,
+    plan: &mut proxy::Plan,
     up: Upstreamed,
     head_request: bool,
     keep: bool,
@@ -418,7 +419,7 @@ async fn respond(
     let switching = status == 101;
     let date = worker.date();
     let fields = Headers::H1(resp.fields);
-    let edits = headers::downstream_edits(
+    let mut edits = headers::downstream_edits(
         &fields,
         &DownstreamHeaders {
             settings: &worker.settings,
@@ -433,6 +434,7 @@ async fn respond(
             debug: plan.debug_info(),
         },
     );
+    plan.header_filter_edits(req, status, &fields, &mut edits);
     let reason: &[u8] = if resp.reason.is_empty() {
         reason_phrase(status).unwrap_or("").as_bytes()
     } else {

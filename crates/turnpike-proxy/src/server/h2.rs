@@ -202,7 +202,8 @@ async fn handle(
     match proxy::forward(worker, &mut plan, &req, &mut body).await {
         Err(e) => {
             tracing::warn!(error = %e, request_id = %req.request_id(), "upstream request failed");
-            let r = proxy::failure_reply(&e, &req, worker);
+            let mut r = proxy::failure_reply(&e, &req, worker);
+            plan.header_filter_reply(&req, &mut r);
             generated(worker, r, &req, Some(&plan))
         }
         Ok(up) => {
@@ -210,7 +211,7 @@ async fn handle(
             let status = head.status;
             let fields = Headers::H1(head.fields);
             let date = worker.date();
-            let edits = headers::downstream_edits(
+            let mut edits = headers::downstream_edits(
                 &fields,
                 &DownstreamHeaders {
                     settings: &worker.settings,
@@ -225,6 +226,7 @@ async fn handle(
                     debug: plan.debug_info(),
                 },
             );
+            plan.header_filter_edits(&req, status.as_u16(), &fields, &mut edits);
             let mut headers = edits.apply_to_map(fields);
             headers.remove(http::header::UPGRADE);
             let mut resp = Response::new(ProxyBody::Upstream(body));
@@ -243,6 +245,8 @@ async fn grpc(
     incoming: Incoming,
 ) -> Response<ProxyBody> {
     let edits = std::mem::take(&mut plan.edits);
+    let mut plugins = plan.plugins.take();
+    let ids = (plan.cfg.routes[plan.route].id.clone(), plan.service.id.clone());
     let plan = &plan;
     let svc = &plan.service;
     // the request keeps its headers for error replies; the upstream gets an edited copy
@@ -276,13 +280,17 @@ async fn grpc(
     match result {
         Err(e) => {
             tracing::warn!(error = %e, request_id = %req.request_id(), "gRPC upstream request failed");
-            generated(worker, proxy::failure_reply(&e, &req, worker), &req, Some(plan))
+            let mut r = proxy::failure_reply(&e, &req, worker);
+            if let Some(run) = plugins.as_mut() {
+                run.header_filter_reply(&req, (&ids.0, Some(&ids.1)), &mut r);
+            }
+            generated(worker, r, &req, Some(plan))
         }
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
             let date = worker.date();
             let received = Headers::Map(std::mem::take(&mut parts.headers));
-            let edits = headers::downstream_edits(
+            let mut edits = headers::downstream_edits(
                 &received,
                 &DownstreamHeaders {
                     settings: &worker.settings,
@@ -297,6 +305,16 @@ async fn grpc(
                     debug: plan.debug_info(),
                 },
             );
+            if let Some(run) = plugins.as_mut() {
+                let status = parts.status.as_u16();
+                run.header_filter_edits(
+                    &req,
+                    (&ids.0, Some(&ids.1)),
+                    status,
+                    &received,
+                    &mut edits,
+                );
+            }
             parts.headers = edits.apply_to_map(received);
             if !parts.headers.contains_key(CONTENT_TYPE) {
                 parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
