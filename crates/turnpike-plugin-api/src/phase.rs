@@ -81,6 +81,88 @@ impl dyn Request + '_ {
     }
 }
 
+/// A field of a request body as `kong.request.get_body()` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyField {
+    Text(String),
+    /// Several values, or a JSON array/object: a Lua table.
+    Table,
+    /// A JSON number, boolean or null, or a form field without `=`.
+    Other,
+}
+
+/// The kinds of bodies `kong.request.get_body()` decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    Form,
+    Json,
+}
+
+/// The body kind a `Content-Type` names (multipart bodies are not decoded).
+pub fn body_kind(content_type: Option<&str>) -> Option<BodyKind> {
+    let ct = content_type?.split(';').next()?.trim().to_ascii_lowercase();
+    match ct.as_str() {
+        "application/x-www-form-urlencoded" => Some(BodyKind::Form),
+        "application/json" => Some(BodyKind::Json),
+        _ => None,
+    }
+}
+
+/// A field of a form or JSON body.
+pub fn body_field(kind: BodyKind, body: &[u8], name: &str) -> Option<BodyField> {
+    match kind {
+        BodyKind::Form => {
+            let text = std::str::from_utf8(body).ok()?;
+            let mut found = None;
+            for part in text.split('&').filter(|p| !p.is_empty()) {
+                let (k, v) = part.split_once('=').map_or((part, None), |(k, v)| (k, Some(v)));
+                let key = parse_args(&format!("{k}=")).pop().map(|(k, _)| k);
+                if key.as_deref() != Some(name) {
+                    continue;
+                }
+                found = Some(match (found, v) {
+                    (None, Some(v)) => BodyField::Text(
+                        parse_args(&format!("x={v}")).pop().map(|(_, v)| v).unwrap_or_default(),
+                    ),
+                    (None, None) => BodyField::Other,
+                    (Some(_), _) => BodyField::Table,
+                });
+            }
+            found
+        }
+        BodyKind::Json => {
+            let v: Value = serde_json::from_slice(body).ok()?;
+            Some(match v.get(name)? {
+                Value::String(s) => BodyField::Text(s.clone()),
+                Value::Array(_) | Value::Object(_) => BodyField::Table,
+                _ => BodyField::Other,
+            })
+        }
+    }
+}
+
+/// The body re-encoded without the field `name` (`hide_credentials` for body keys).
+pub fn body_without(kind: BodyKind, body: &[u8], name: &str) -> Option<Vec<u8>> {
+    match kind {
+        BodyKind::Form => {
+            let text = std::str::from_utf8(body).ok()?;
+            let kept: Vec<&str> = text
+                .split('&')
+                .filter(|p| {
+                    let k = p.split_once('=').map_or(*p, |(k, _)| k);
+                    parse_args(&format!("{k}=")).pop().map(|(k, _)| k).as_deref() != Some(name)
+                })
+                .collect();
+            Some(kept.join("&").into_bytes())
+        }
+        BodyKind::Json => {
+            let mut v: Value = serde_json::from_slice(body).ok()?;
+            v.as_object_mut()?.remove(name);
+            serde_json::to_vec(&v).ok()
+        }
+    }
+}
+
 /// Decodes `a=1&b=2` (form encoding).
 pub fn parse_args(s: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(s.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
@@ -110,6 +192,9 @@ pub struct UpstreamChanges {
     pub clear: Vec<String>,
     /// A new query string (without `?`), `Some("")` for none.
     pub query: Option<String>,
+    /// A new request body (`kong.service.request.set_body`); only possible when the body was
+    /// read whole. `Content-Length` follows it.
+    pub body: Option<Vec<u8>>,
 }
 
 impl UpstreamChanges {
@@ -136,7 +221,7 @@ impl UpstreamChanges {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.clear.is_empty() && self.query.is_none()
+        self.set.is_empty() && self.clear.is_empty() && self.query.is_none() && self.body.is_none()
     }
 }
 

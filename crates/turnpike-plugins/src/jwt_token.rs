@@ -26,7 +26,8 @@
 //!    yet"}`, `{"exp":"must be a number"}`;
 //! 9. `maximum_expiration` → `{"exp":"exceeds maximum allowed expiration"}`.
 //!
-//! Every failure after step 1's "no token" carries `error="invalid_token"` in the challenge.
+//! Every 401 but step 1's "no token" carries `error="invalid_token"` in the challenge; the 500
+//! (see [`JwtFailure::internal`]) carries no challenge.
 //!
 //! Where Kong raises a Lua error (a 500), Turnpike does the same only for what an operator
 //! controls (a stored key OpenSSL cannot load); for what a client controls it answers 401:
@@ -256,8 +257,8 @@ impl JwtConfig {
 /// uses [`RequestParts`]).
 pub trait TokenSource {
     /// Every value of query argument `name` (exact name), in request order, as
-    /// `kong.request.get_query()` yields them (percent-decoded, `+` as a space, at most the
-    /// first 100 arguments): `Some(value)` for `name=value` (`Some("")` for `name=`), `None` for a
+    /// `kong.request.get_query()` yields them (percent-decoded, `+` as a space; Kong reads at
+    /// most 100 arguments): `Some(value)` for `name=value` (`Some("")` for `name=`), `None` for a
     /// bare `name` without `=` (Lua's `true`).
     fn query_values(&self, name: &str) -> Vec<Option<&str>>;
 
@@ -522,7 +523,8 @@ fn nginx_cookie<'a>(lines: &[&'a str], name: &str) -> Option<&'a str> {
                     let last = bytes[i..].iter().position(|&b| b == b';').map_or(end, |n| i + n);
                     return line.get(i..last);
                 }
-                start = i;
+                // nginx consumes the byte that is not `=` before skipping to the next pair.
+                start = if i < end { i + 1 } else { i };
             }
             // Skip to the next pair: past a `;` or `,`, then past spaces.
             while start < end {
@@ -1082,4 +1084,889 @@ pub fn sign_hs(
     );
     let tag = hmac::sign(&hmac::Key::new(hash, secret), input.as_bytes());
     Some(format!("{input}.{}", b64url_encode(tag.as_ref())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring::rand::SystemRandom;
+    use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
+    use serde_json::json;
+
+    const NOW: f64 = 1_700_000_000.0;
+
+    // Test keys generated with `openssl genpkey` for these tests only.
+    const RSA_PRIVATE: &str = "\
+    -----BEGIN PRIVATE KEY-----\n\
+    MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC2mLRPYocoUjOh\n\
+    rq35Ad/KBeTxlPeT4dU2xvD8Umzv2hFsZMCxG5eTOOhaO6U1iDKXS5IWMGq+gqMy\n\
+    YTjzLs79+Xma6gmvcjY4StobCIRVlOr8BQ1HqhdzVaXlqthFs3uK3WbJyOkCHIRU\n\
+    4DzVnnqmBadlSW1IRqULBna0DxS4lk6rUaUR8YLaGFOT/vG0ALXFM7RWBUq/xUMd\n\
+    cHRwXACdzDhKKd0/KOTniMyu5plaqZ49kwm53hGtdB9w62e0lTac7KKFDHix6l38\n\
+    vGwj62mj+9AWTcaI4bV4sDYhh3Xk+q9ywpUoCDhhQh8eJhxH/Flwcux3t7kv8Y2j\n\
+    nWZehxr3AgMBAAECggEAFqSjH4EJX6+p5W/i9RENbmECvg6KERWdOhi7g565EZlK\n\
+    NdXcq1nPlxskfSQOXbARDf/6ErRYWF2c3T9/L3DrjEUmllZVcyNHo/1sRJPuzSoV\n\
+    ZcE+n1dxZwUE+JESFrqmJFdGStmWQ4PDyT6xbJAlh3cGBiJv4dmY1+AqUjPYjvcm\n\
+    z22kAfmcballJkEouOWZPzBl7foW5cEE8W+PuYVpsvCOhPo/9kL+kExoojF8XBjY\n\
+    f9H7KbDitTcUMOqk/7TY++GCQQk7JlLxauRjvzs3XdaGhIvDuDNw/DHVElcjk3Vb\n\
+    XvwitPKEj6EjMhwVdv3XiWpTAcTMQ8+rigOWZQRFWQKBgQDvFhyuB0xHP2eNNPML\n\
+    /Gek1Jx0qu2sFXtJHywSZTjGqQGFJOE6Za6wQzGeQVK1SyGMti4ZSytWa0X0rr3t\n\
+    WGECH9AD30THM4ccHlhxRj8c+9bwzYcYikBcHWBnVrhhSgmLI8X7fwyEko5UdbNW\n\
+    IdZ1MbqLyqn/L4rh6BaO9gfZCwKBgQDDg41/YqsUQJMjr2SiJeaNLqgpEjDi/lVb\n\
+    iMGnNvsu220haPv/qenxAJrQWap9iqB2TsYV5Wt/X7vnaWp++seKPXdl9kdTQojw\n\
+    emJigzzlllmXhnGvOWdyQMtnuA9Pvkl5GHnSe74CbTgw/lcBJWHh39jHHGFrvI1f\n\
+    i0vcVauxRQKBgQDF+N5YsExWNsdNIsoaY6+CylafOKZDNyp1+uzoco6X2XwbvtUN\n\
+    IQOMiqc8bsTIv+SQ+o2jfh3tmjg8CrHUJbl2I9eATVFLTXyUKQB9E3jRTCvIC7fQ\n\
+    9zGh1OVtzF4ymTbb0wxuWt6HrD9U6n1MVgqZ0kqw1Gj9mGV8+EwtpsYKzwKBgHy3\n\
+    2HVgLZ3Xq4TiB6Hf53g8QQ0iC4lhkHW5gT73tbeoRa9AVzA55X/VUOyDplw7KC0Q\n\
+    BxBErxQrr6Po/QRPWSZ4G0gxmEImeVBd4ZDSAvC5viEIpFCQn8qkRpy9LxdBXYEf\n\
+    +eYpBYZqwaOPO1UB0bTSpGgvVH3zY4OFSjkddU65AoGBAKimmk+XDpP8+Av9DzIS\n\
+    FF5fgW8WN7CRYX6sU/Hq1SecOzJzBW9tuVF2Gcuk0DhlEbQC2pNQGCYKMeidD6pi\n\
+    rhVoYRm6RxSX4NniwYjxY0kMFIt4Tdg2juZItAZXNVZEmv6QD4Xv6wYDsIiYMDPv\n\
+    0aJ+RJ6amzaje0S1AP6uqem1\n\
+    -----END PRIVATE KEY-----\n";
+    const RSA_PUBLIC: &str = "\
+    -----BEGIN PUBLIC KEY-----\n\
+    MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtpi0T2KHKFIzoa6t+QHf\n\
+    ygXk8ZT3k+HVNsbw/FJs79oRbGTAsRuXkzjoWjulNYgyl0uSFjBqvoKjMmE48y7O\n\
+    /fl5muoJr3I2OEraGwiEVZTq/AUNR6oXc1Wl5arYRbN7it1mycjpAhyEVOA81Z56\n\
+    pgWnZUltSEalCwZ2tA8UuJZOq1GlEfGC2hhTk/7xtAC1xTO0VgVKv8VDHXB0cFwA\n\
+    ncw4SindPyjk54jMruaZWqmePZMJud4RrXQfcOtntJU2nOyihQx4sepd/LxsI+tp\n\
+    o/vQFk3GiOG1eLA2IYd15PqvcsKVKAg4YUIfHiYcR/xZcHLsd7e5L/GNo51mXoca\n\
+    9wIDAQAB\n\
+    -----END PUBLIC KEY-----\n";
+    const RSA_PUBLIC_PKCS1: &str = "\
+    -----BEGIN RSA PUBLIC KEY-----\n\
+    MIIBCgKCAQEAtpi0T2KHKFIzoa6t+QHfygXk8ZT3k+HVNsbw/FJs79oRbGTAsRuX\n\
+    kzjoWjulNYgyl0uSFjBqvoKjMmE48y7O/fl5muoJr3I2OEraGwiEVZTq/AUNR6oX\n\
+    c1Wl5arYRbN7it1mycjpAhyEVOA81Z56pgWnZUltSEalCwZ2tA8UuJZOq1GlEfGC\n\
+    2hhTk/7xtAC1xTO0VgVKv8VDHXB0cFwAncw4SindPyjk54jMruaZWqmePZMJud4R\n\
+    rXQfcOtntJU2nOyihQx4sepd/LxsI+tpo/vQFk3GiOG1eLA2IYd15PqvcsKVKAg4\n\
+    YUIfHiYcR/xZcHLsd7e5L/GNo51mXoca9wIDAQAB\n\
+    -----END RSA PUBLIC KEY-----\n";
+    const RSA2_PUBLIC: &str = "\
+    -----BEGIN PUBLIC KEY-----\n\
+    MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA3rJX1XVL+DsT8+cUV5R2\n\
+    YAKamhmbo7oXwx2i+fzB5WjbCAZX4GGrh3x6ACDUeS4h96bBsEYaO2tXzyoWotPV\n\
+    Q2x5OTPsO4aB1qImDwMRU9a/KKkeVnXesbose+GsbaTqc2AY3+bYbSCL0hn4raXH\n\
+    PLm66ymOwapa3m7+nsniU+NBPqOWNEkbKG2fkaswrHT/IEtjvo0bMUCEdCxvFZAi\n\
+    dqOCIwub8r5GB9qikKDhUsUMjE+U851cbi+GQyUaPklwE6sQi5beMkmMp/876xOA\n\
+    WHhwSaEGlZEMQXScN8+aI09sDCsdowAkYwnk1/OKSBHaJo/BAmI9oe4q5qgfIDVT\n\
+    4QIDAQAB\n\
+    -----END PUBLIC KEY-----\n";
+    const RSA1024_PUBLIC: &str = "\
+    -----BEGIN PUBLIC KEY-----\n\
+    MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDDK41gjwh6zFwp6ltWwxv7oPTN\n\
+    WPrikxxu9bRn/mcZAZYtBzOw1P1Lv0O022cFP5Pjj8ib2SM4TeWEXdFjbRFDDBXl\n\
+    /pB50UPZIXX/Ibw7k2KUS5n07Xpp1oOoQOCIT7nCeIaIeSyXTtIZLnq2xjQcdWvx\n\
+    6GxZhOZW6UP3viYo6wIDAQAB\n\
+    -----END PUBLIC KEY-----\n";
+    const P256_PRIVATE: &str = "\
+    -----BEGIN PRIVATE KEY-----\n\
+    MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgxfDNWOhPNRJfcSb1\n\
+    haxH573WypADR5NnPcDQQNJEKWqhRANCAARm/lf+LsT0uzoeYrSDxRC73wsD3tfk\n\
+    62HyqzF9BRcljxZKsuuo+jwTD7nY0Hd03RnbCETM6DENP/HN0WSfr17O\n\
+    -----END PRIVATE KEY-----\n";
+    const P256_PUBLIC: &str = "\
+    -----BEGIN PUBLIC KEY-----\n\
+    MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEZv5X/i7E9Ls6HmK0g8UQu98LA97X\n\
+    5Oth8qsxfQUXJY8WSrLrqPo8Ew+52NB3dN0Z2whEzOgxDT/xzdFkn69ezg==\n\
+    -----END PUBLIC KEY-----\n";
+    const P384_PRIVATE: &str = "\
+    -----BEGIN PRIVATE KEY-----\n\
+    MIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDAGW8mPTJz7juDdsHo+\n\
+    GOusYGq+UIuSPkWF2J5AzyHS5ATDLevDNsBpdKDFJ3yTeTOhZANiAASfAbIj0YZO\n\
+    wOCwN8oj0OrRxhlWSj0HXvUQvEcbfSc9NOafF64DkpIlV82QcrB3KBFvcKMbfQgQ\n\
+    BMTFwMbkh4b6ilCgvuqlmB1PU4/xbW5YTpsoAd2H8R31vgOm8C0y2ag=\n\
+    -----END PRIVATE KEY-----\n";
+    const P384_PUBLIC: &str = "\
+    -----BEGIN PUBLIC KEY-----\n\
+    MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEnwGyI9GGTsDgsDfKI9Dq0cYZVko9B171\n\
+    ELxHG30nPTTmnxeuA5KSJVfNkHKwdygRb3CjG30IEATExcDG5IeG+opQoL7qpZgd\n\
+    T1OP8W1uWE6bKAHdh/Ed9b4DpvAtMtmo\n\
+    -----END PUBLIC KEY-----\n";
+    const P521_PUBLIC: &str = "\
+    -----BEGIN PUBLIC KEY-----\n\
+    MIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQAaCZWpCwoCqOE6mfScs4MFpJlJwG8\n\
+    yi1OmoEJTsEQv11xS2Dp1gV4vBXlNwX3bpCNxMtTDSfVP3TE+VOfIT6QJuIBYJvq\n\
+    S8k7IHpoeUHDsmM5pe607Oc4NskeEK3k3fdlX6D7wDHJ59WIk35898B8FNgbQbIT\n\
+    C6jlM1KLLSAF54q1xe8=\n\
+    -----END PUBLIC KEY-----\n";
+    const ED25519_PRIVATE: &str = "\
+    -----BEGIN PRIVATE KEY-----\n\
+    MC4CAQAwBQYDK2VwBCIEIDyq+GTzwKwIllV35f/R2ieI2jKRCChKqffZ6bmsL/l4\n\
+    -----END PRIVATE KEY-----\n";
+    const ED25519_PUBLIC: &str = "\
+    -----BEGIN PUBLIC KEY-----\n\
+    MCowBQYDK2VwAyEAd+NiCuI7j25TebVeMZBl3XFkEonheGqsyaC/1GXV+JQ=\n\
+    -----END PUBLIC KEY-----\n";
+    const ED448_PUBLIC: &str = "\
+    -----BEGIN PUBLIC KEY-----\n\
+    MEMwBQYDK2VxAzoAexrjbOunZDcvQNTdAUVuRrLLgB346rkc6btWxcOeWqnu4p3p\n\
+    cpxhFmuiyG5NKDSd699Ja9wFZ4yA\n\
+    -----END PUBLIC KEY-----\n";
+    const P256_OTHER_PUBLIC: &str = "\
+-----BEGIN PUBLIC KEY-----\n\
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEAEg35Zl/GsmtgYKRTRqKrpgy0neA\n\
+4Sm6NwIdqC10twAnzwBaTC+FP+0EtbDMq4HQFSXotMuxrZaqrVPvLLYq7Q==\n\
+-----END PUBLIC KEY-----\n";
+    const ED25519_OTHER_PUBLIC: &str = "\
+-----BEGIN PUBLIC KEY-----\n\
+MCowBQYDK2VwAyEAlMUVm1R7jyFr+8ZNz7SW+QgRw/5LDVE6RMS8whYVbiI=\n\
+-----END PUBLIC KEY-----\n";
+
+    /// Signed by `openssl dgst -sha256 -sign` with a 1024-bit key (RSA1024_PUBLIC), iss
+    /// `rsa1024-key`.
+    const RS256_1024_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJyc2ExMDI0LWtleSJ9.JXPZx-fYMTim3z-sKu0pehjHHCrcw_DFk-IOF8h4sWOHgREu2sMZrBRfvJrYyiGRpQcgGxqjPsYP7k5GscJKeezQzCaOxtxONCtUFs4pVXaCDx4lFkc7wfQ42VSmyi2TmQxCbAp_WEmCyJNLvFyRM5CnKG6IL3xuPV0j8RDvJho";
+    /// Signed by `openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt
+    /// rsa_pss_saltlen:digest` with RSA_PRIVATE, iss `ps-key`.
+    const PS256_OPENSSL_TOKEN: &str = "eyJhbGciOiJQUzI1NiJ9.eyJpc3MiOiJwcy1rZXkifQ.Xwb88x3QeNl76tEa1PD40RrbMzJ0tUOxvfbVF1lMKLEPLBXZjyI0w-lF_DEfwdab-gM1r_T1KCJSOm67Dmf8twZncRa6s7mhi1_LwwXOASVO7Zs_NFX8LPlJ1s0v2q3W5-x1ksfGRy-m4WtfHba90n52I0oT1ssZBvjsn3X0eBCB84eNGCmUD3_uByqrbSxuad3vg-4ydFic8MioeGkcxKa5fReBksXcmWzP-7oZVcQo7A1Ls68itkCA2lrJzwnLXyyS20DG7WgU_QzTw4h0RrZVJZ26ghq_qkiYW6c90NLfTIsiIiPq4UMIJkBWfx1xES0MX8-3a0cfCeJC9Cuc9g";
+
+    fn der(pem: &str) -> Vec<u8> {
+        pem_decode(pem).expect("test PEM").1
+    }
+
+    fn token_with(header: &str, claims: &str, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+        let input =
+            format!("{}.{}", b64url_encode(header.as_bytes()), b64url_encode(claims.as_bytes()));
+        let signature = sign(input.as_bytes());
+        format!("{input}.{}", b64url_encode(&signature))
+    }
+
+    fn sign_with(alg: Algorithm, private_pem: &str, message: &[u8]) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        let der = der(private_pem);
+        let rsa: Option<&'static dyn signature::RsaEncoding> = match alg {
+            Algorithm::Rs256 => Some(&signature::RSA_PKCS1_SHA256),
+            Algorithm::Rs384 => Some(&signature::RSA_PKCS1_SHA384),
+            Algorithm::Rs512 => Some(&signature::RSA_PKCS1_SHA512),
+            Algorithm::Ps256 => Some(&signature::RSA_PSS_SHA256),
+            Algorithm::Ps384 => Some(&signature::RSA_PSS_SHA384),
+            Algorithm::Ps512 => Some(&signature::RSA_PSS_SHA512),
+            _ => None,
+        };
+        if let Some(encoding) = rsa {
+            let pair = RsaKeyPair::from_pkcs8(&der).expect("RSA key");
+            let mut out = vec![0; pair.public().modulus_len()];
+            pair.sign(encoding, &rng, message, &mut out).expect("RSA sign");
+            return out;
+        }
+        let ecdsa = match alg {
+            Algorithm::Es256 => &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            Algorithm::Es384 => &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            Algorithm::EdDsa => {
+                let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).expect("Ed25519 key");
+                return pair.sign(message).as_ref().to_vec();
+            }
+            other => panic!("no signer for {other}"),
+        };
+        let pair = EcdsaKeyPair::from_pkcs8(ecdsa, &der, &rng).expect("EC key");
+        pair.sign(&rng, message).expect("EC sign").as_ref().to_vec()
+    }
+
+    fn credential(
+        key: &str,
+        alg: Option<&str>,
+        secret: Option<&str>,
+        public: Option<&str>,
+    ) -> JwtSecret {
+        JwtSecret::from_row(&json!({
+            "id": format!("id-{key}"),
+            "key": key,
+            "algorithm": alg,
+            "secret": secret,
+            "rsa_public_key": public,
+            "consumer": { "id": format!("consumer-{key}") },
+        }))
+        .expect("credential row")
+    }
+
+    /// Runs the whole flow with the token in `Authorization: Bearer`; the credential key on
+    /// success.
+    fn run(token: &str, conf: &JwtConfig, secrets: &[JwtSecret]) -> Result<String, JwtFailure> {
+        run_at(token, conf, secrets, NOW)
+    }
+
+    fn run_at(
+        token: &str,
+        conf: &JwtConfig,
+        secrets: &[JwtSecret],
+        now: f64,
+    ) -> Result<String, JwtFailure> {
+        let auth = format!("Bearer {token}");
+        let headers = [("Authorization", auth.as_str())];
+        let source = RequestParts { query: &[], headers: &headers };
+        authenticate_request(&source, conf, now, |key| secrets.iter().find(|s| s.key == key))
+            .map(|ok| ok.secret.key.clone())
+    }
+
+    fn failure_message(result: Result<String, JwtFailure>) -> String {
+        let failure = result.expect_err("a failure");
+        failure.message().map(str::to_owned).unwrap_or_else(|| failure.body.to_string())
+    }
+
+    fn hs(claims: &str, secret: &str) -> String {
+        sign_hs(Algorithm::Hs256, secret.as_bytes(), r#"{"typ":"JWT","alg":"HS256"}"#, claims)
+            .expect("HS token")
+    }
+
+    fn hs_credential(key: &str, secret: &str) -> JwtSecret {
+        credential(key, None, Some(secret), None)
+    }
+
+    const ASYMMETRIC: [(Algorithm, &str, &str, &str); 9] = [
+        (Algorithm::Rs256, RSA_PRIVATE, RSA_PUBLIC, RSA2_PUBLIC),
+        (Algorithm::Rs384, RSA_PRIVATE, RSA_PUBLIC, RSA2_PUBLIC),
+        (Algorithm::Rs512, RSA_PRIVATE, RSA_PUBLIC, RSA2_PUBLIC),
+        (Algorithm::Ps256, RSA_PRIVATE, RSA_PUBLIC, RSA2_PUBLIC),
+        (Algorithm::Ps384, RSA_PRIVATE, RSA_PUBLIC, RSA2_PUBLIC),
+        (Algorithm::Ps512, RSA_PRIVATE, RSA_PUBLIC, RSA2_PUBLIC),
+        (Algorithm::Es256, P256_PRIVATE, P256_PUBLIC, P256_OTHER_PUBLIC),
+        (Algorithm::Es384, P384_PRIVATE, P384_PUBLIC, P256_PUBLIC),
+        (Algorithm::EdDsa, ED25519_PRIVATE, ED25519_PUBLIC, ED25519_OTHER_PUBLIC),
+    ];
+
+    #[test]
+    fn every_supported_asymmetric_algorithm_verifies_and_rejects_a_wrong_key() {
+        let conf = JwtConfig::default();
+        for (alg, private, public, other) in ASYMMETRIC {
+            let header = format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#);
+            let token = token_with(&header, r#"{"iss":"k"}"#, |m| sign_with(alg, private, m));
+            let good = credential("k", Some(alg.as_str()), None, Some(public));
+            assert_eq!(good.key_problem(), None, "{alg}");
+            assert_eq!(run(&token, &conf, &[good]).as_deref(), Ok("k"), "{alg}");
+
+            let wrong = credential("k", Some(alg.as_str()), None, Some(other));
+            assert_eq!(failure_message(run(&token, &conf, &[wrong])), "Invalid signature", "{alg}");
+
+            // Same signature over other claims.
+            let sig = token.rsplit('.').next().unwrap_or_default();
+            let forged = format!(
+                "{}.{}.{sig}",
+                b64url_encode(header.as_bytes()),
+                b64url_encode(br#"{"iss":"k","admin":true}"#)
+            );
+            let good = credential("k", Some(alg.as_str()), None, Some(public));
+            assert_eq!(failure_message(run(&forged, &conf, &[good])), "Invalid signature", "{alg}");
+        }
+    }
+
+    #[test]
+    fn every_hmac_algorithm_verifies_and_rejects_a_wrong_secret() {
+        let conf = JwtConfig::default();
+        for alg in [Algorithm::Hs256, Algorithm::Hs384, Algorithm::Hs512] {
+            let header = format!(r#"{{"alg":"{alg}"}}"#);
+            let token = sign_hs(alg, b"s3cr3t", &header, r#"{"iss":"k"}"#).expect("HS token");
+            let good = credential("k", Some(alg.as_str()), Some("s3cr3t"), None);
+            assert_eq!(run(&token, &conf, &[good]).as_deref(), Ok("k"), "{alg}");
+            let wrong = credential("k", Some(alg.as_str()), Some("other"), None);
+            assert_eq!(failure_message(run(&token, &conf, &[wrong])), "Invalid signature", "{alg}");
+        }
+        assert_eq!(sign_hs(Algorithm::Rs256, b"x", "{}", "{}"), None);
+    }
+
+    #[test]
+    fn tokens_signed_by_openssl_verify() {
+        let conf = JwtConfig::default();
+        let rs = credential("rsa1024-key", Some("RS256"), None, Some(RSA1024_PUBLIC));
+        assert_eq!(run(RS256_1024_TOKEN, &conf, &[rs]).as_deref(), Ok("rsa1024-key"));
+        let ps = credential("ps-key", Some("PS256"), None, Some(RSA_PUBLIC));
+        assert_eq!(run(PS256_OPENSSL_TOKEN, &conf, &[ps]).as_deref(), Ok("ps-key"));
+    }
+
+    #[test]
+    fn pkcs1_rsa_public_key_pem_is_accepted() {
+        let token = token_with(r#"{"alg":"RS256"}"#, r#"{"iss":"k"}"#, |m| {
+            sign_with(Algorithm::Rs256, RSA_PRIVATE, m)
+        });
+        let cred = credential("k", Some("RS256"), None, Some(RSA_PUBLIC_PKCS1));
+        assert_eq!(run(&token, &JwtConfig::default(), &[cred]).as_deref(), Ok("k"));
+    }
+
+    #[test]
+    fn algorithm_must_match_the_credential() {
+        let conf = JwtConfig::default();
+        let token =
+            sign_hs(Algorithm::Hs256, b"s", r#"{"alg":"HS256"}"#, r#"{"iss":"k"}"#).expect("token");
+        let hs512 = credential("k", Some("HS512"), Some("s"), None);
+        assert_eq!(failure_message(run(&token, &conf, &[hs512])), "Invalid algorithm");
+
+        // A credential without algorithm is HS256: an RS256 token does not match it.
+        let rs = token_with(r#"{"alg":"RS256"}"#, r#"{"iss":"k"}"#, |m| {
+            sign_with(Algorithm::Rs256, RSA_PRIVATE, m)
+        });
+        let failure = run(&rs, &conf, &[hs_credential("k", "s")]).expect_err("mismatch");
+        assert_eq!(failure.message(), Some("Invalid algorithm"));
+        assert!(failure.invalid_token);
+        assert_eq!(
+            failure.www_authenticate(None).as_deref(),
+            Some(r#"Bearer error="invalid_token""#)
+        );
+    }
+
+    #[test]
+    fn unknown_and_none_algorithms_are_bad_tokens() {
+        let conf = JwtConfig::default();
+        let secrets = [hs_credential("k", "s")];
+        for header in [
+            r#"{"alg":"none"}"#,
+            r#"{"alg":"HS1"}"#,
+            r#"{"alg":"hs256"}"#,
+            r#"{"typ":"JWT"}"#,
+            r#"{"alg":256}"#,
+            "[]",
+            r#""HS256""#,
+            "1",
+            "null",
+        ] {
+            let token = format!(
+                "{}.{}.",
+                b64url_encode(header.as_bytes()),
+                b64url_encode(br#"{"iss":"k"}"#)
+            );
+            assert_eq!(
+                failure_message(run(&token, &conf, &secrets)),
+                "Bad token; invalid alg",
+                "{header}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_tokens_get_kongs_parser_errors() {
+        let header = b64url_encode(br#"{"alg":"HS256"}"#);
+        let claims = b64url_encode(br#"{"iss":"k"}"#);
+        let bad_alg = b64url_encode(br#"{"alg":"none"}"#);
+        let not_json = b64url_encode(b"not json");
+        let cases: Vec<(String, &str)> = vec![
+            (String::new(), "invalid JSON"),
+            ("abc".to_owned(), "invalid JSON"),
+            (format!("{header}.{claims}"), "invalid JSON"),
+            (header.clone(), "invalid JSON"),
+            (format!("!!!.{claims}.sig"), "invalid JSON"),
+            (format!("{header}.{not_json}.sig"), "invalid JSON"),
+            (format!("{header}.{claims}a.sig"), "invalid JSON"),
+            (format!("{header}..sig"), "invalid JSON"),
+            (format!("{header}.{claims}.***"), "invalid signature"),
+            (format!("{header}.{claims}.abc.def"), "invalid signature"),
+            (format!("{header}.{claims}.A"), "invalid signature"),
+            // Order: JSON first, then alg, then the signature.
+            (format!("{bad_alg}.{claims}.***"), "invalid alg"),
+            (format!("{bad_alg}.{not_json}.***"), "invalid JSON"),
+            ("x".repeat(MAX_TOKEN_LEN + 1), "token too large"),
+        ];
+        for (token, err) in cases {
+            assert_eq!(decode(&token).map(|_| ()), Err(err.to_owned()), "{token:.80}");
+        }
+        let conf = JwtConfig::default();
+        let failure = run(&format!("{header}.{claims}.***"), &conf, &[]).expect_err("bad");
+        assert_eq!(failure.message(), Some("Bad token; invalid signature"));
+        assert!(failure.invalid_token);
+    }
+
+    #[test]
+    fn base64_is_decoded_like_nginx() {
+        assert_eq!(ngx_b64url_decode("c2VjcmV0"), Some(b"secret".to_vec()));
+        assert_eq!(ngx_b64url_decode("c2VjcmV0=="), Some(b"secret".to_vec()));
+        assert_eq!(ngx_b64url_decode("YQ"), Some(b"a".to_vec()));
+        assert_eq!(ngx_b64url_decode("YR"), Some(b"a".to_vec())); // unused bits ignored
+        assert_eq!(ngx_b64url_decode("YQ=!garbage"), Some(b"a".to_vec())); // all after '=' ignored
+        assert_eq!(ngx_b64url_decode("-_8"), Some(vec![0xfb, 0xff]));
+        assert_eq!(ngx_b64url_decode("+/8"), None); // standard alphabet refused
+        assert_eq!(ngx_b64url_decode("Y"), None);
+        assert_eq!(ngx_b64url_decode(""), Some(Vec::new()));
+
+        // Padded segments and trailing bytes after '=' are accepted in tokens too.
+        let token = hs(r#"{"iss":"k"}"#, "s");
+        let mut parts = token.split('.');
+        let (h, c, s) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        let padded = format!("{h}=.{c}=!junk.{s}");
+        let jwt = decode(&padded).expect("decodes");
+        assert_eq!(jwt.claims.get("iss"), Some(&json!("k")));
+        // The signed input is the segments as received: this one no longer verifies.
+        assert_eq!(
+            failure_message(run(&padded, &JwtConfig::default(), &[hs_credential("k", "s")])),
+            "Invalid signature"
+        );
+    }
+
+    #[test]
+    fn empty_signature_decodes_and_fails_verification() {
+        let token = format!(
+            "{}.{}.",
+            b64url_encode(br#"{"alg":"HS256"}"#),
+            b64url_encode(br#"{"iss":"k"}"#)
+        );
+        assert!(decode(&token).is_ok());
+        assert_eq!(
+            failure_message(run(&token, &JwtConfig::default(), &[hs_credential("k", "s")])),
+            "Invalid signature"
+        );
+    }
+
+    #[test]
+    fn key_claim_rules() {
+        let conf = JwtConfig::default();
+        let secrets = [hs_credential("k", "s")];
+        assert_eq!(
+            failure_message(run(&hs(r#"{"sub":"x"}"#, "s"), &conf, &secrets)),
+            "No mandatory 'iss' in claims"
+        );
+        assert_eq!(
+            failure_message(run(&hs(r#"{"iss":""}"#, "s"), &conf, &secrets)),
+            "Invalid 'iss' in claims"
+        );
+        for claim in ["123", "true", "null", "{}", r#"["k"]"#] {
+            let claims = format!(r#"{{"iss":{claim}}}"#);
+            assert_eq!(
+                failure_message(run(&hs(&claims, "s"), &conf, &secrets)),
+                "Invalid 'iss' in claims",
+                "{claim}"
+            );
+        }
+        assert_eq!(
+            failure_message(run(&hs(r#"{"iss":"nope"}"#, "s"), &conf, &secrets)),
+            "No credentials found for given 'iss'"
+        );
+        // Claims that are JSON but not an object hold no claim.
+        assert_eq!(
+            failure_message(run(&hs(r#"["k"]"#, "s"), &conf, &secrets)),
+            "No mandatory 'iss' in claims"
+        );
+
+        // The JOSE header is the fallback, also when the claim is `false` (Lua's `or`).
+        let conf = JwtConfig { key_claim_name: "kid".to_owned(), ..JwtConfig::default() };
+        let by_header =
+            sign_hs(Algorithm::Hs256, b"s", r#"{"alg":"HS256","kid":"k"}"#, r#"{"sub":"x"}"#)
+                .expect("t");
+        assert_eq!(run(&by_header, &conf, &secrets).as_deref(), Ok("k"));
+        let false_claim =
+            sign_hs(Algorithm::Hs256, b"s", r#"{"alg":"HS256","kid":"k"}"#, r#"{"kid":false}"#)
+                .expect("t");
+        assert_eq!(run(&false_claim, &conf, &secrets).as_deref(), Ok("k"));
+        let claim_wins =
+            sign_hs(Algorithm::Hs256, b"s", r#"{"alg":"HS256","kid":"nope"}"#, r#"{"kid":"k"}"#)
+                .expect("t");
+        assert_eq!(run(&claim_wins, &conf, &secrets).as_deref(), Ok("k"));
+        assert_eq!(
+            failure_message(run(&hs(r#"{"iss":"k"}"#, "s"), &conf, &secrets)),
+            "No mandatory 'kid' in claims"
+        );
+    }
+
+    #[test]
+    fn base64_secrets() {
+        let conf = JwtConfig { secret_is_base64: true, ..JwtConfig::default() };
+        let token = hs(r#"{"iss":"k"}"#, "secret");
+        assert_eq!(run(&token, &conf, &[hs_credential("k", "c2VjcmV0")]).as_deref(), Ok("k"));
+        // The stored secret is not decoded without the flag.
+        assert_eq!(
+            failure_message(run(&token, &JwtConfig::default(), &[hs_credential("k", "c2VjcmV0")])),
+            "Invalid signature"
+        );
+        // Kong decodes with the URL alphabet: '+' and '/' make the secret unusable.
+        assert_eq!(
+            failure_message(run(&token, &conf, &[hs_credential("k", "+/8=")])),
+            "Invalid key/secret"
+        );
+        let binary =
+            sign_hs(Algorithm::Hs256, &[0xfb, 0xff], r#"{"alg":"HS256"}"#, r#"{"iss":"k"}"#)
+                .expect("t");
+        assert_eq!(run(&binary, &conf, &[hs_credential("k", "-_8")]).as_deref(), Ok("k"));
+    }
+
+    #[test]
+    fn missing_unloadable_and_unsupported_public_keys() {
+        let conf = JwtConfig::default();
+        let rs = token_with(r#"{"alg":"RS256"}"#, r#"{"iss":"k"}"#, |m| {
+            sign_with(Algorithm::Rs256, RSA_PRIVATE, m)
+        });
+
+        let missing = credential("k", Some("RS256"), None, None);
+        assert!(missing.key_problem().is_some());
+        assert_eq!(failure_message(run(&rs, &conf, &[missing])), "Invalid key/secret");
+
+        let garbage = credential("k", Some("RS256"), None, Some("not a pem"));
+        assert!(garbage.key_problem().is_some());
+        let failure = run(&rs, &conf, &[garbage]).expect_err("500");
+        assert!(failure.is_internal());
+        assert_eq!(failure.status, 500);
+        assert_eq!(failure.www_authenticate(Some("r")), None);
+
+        let private = credential("k", Some("RS256"), None, Some(RSA_PRIVATE));
+        assert!(private.key_problem().is_some_and(|p| p.contains("PRIVATE KEY")));
+
+        let wrong_type = credential("k", Some("RS256"), None, Some(P256_PUBLIC));
+        assert!(wrong_type.key_problem().is_some());
+        assert_eq!(failure_message(run(&rs, &conf, &[wrong_type])), "Invalid signature");
+
+        let es512_token = token_with(r#"{"alg":"ES512"}"#, r#"{"iss":"k"}"#, |_| vec![0; 132]);
+        let es512 = credential("k", Some("ES512"), None, Some(P521_PUBLIC));
+        assert!(es512.key_problem().is_some_and(|p| p.contains("ES512")));
+        assert_eq!(failure_message(run(&es512_token, &conf, &[es512])), "Invalid algorithm");
+
+        let ed448_token = token_with(r#"{"alg":"EdDSA"}"#, r#"{"iss":"k"}"#, |_| vec![0; 114]);
+        let ed448 = credential("k", Some("EdDSA"), None, Some(ED448_PUBLIC));
+        assert!(ed448.key_problem().is_some_and(|p| p.contains("Ed448")));
+        assert_eq!(failure_message(run(&ed448_token, &conf, &[ed448])), "Invalid algorithm");
+
+        // A wrong-length ECDSA signature is a plain invalid signature (Kong raises a 500).
+        let short = token_with(r#"{"alg":"ES256"}"#, r#"{"iss":"k"}"#, |_| vec![1; 10]);
+        let es256 = credential("k", Some("ES256"), None, Some(P256_PUBLIC));
+        assert_eq!(failure_message(run(&short, &conf, &[es256])), "Invalid signature");
+    }
+
+    #[test]
+    fn registered_claims() {
+        let conf = JwtConfig {
+            claims_to_verify: Some(vec!["exp".into(), "nbf".into()]),
+            ..JwtConfig::default()
+        };
+        let secrets = [hs_credential("k", "s")];
+        let body = |claims: &str| run(&hs(claims, "s"), &conf, &secrets).expect_err("claims").body;
+        assert_eq!(
+            body(r#"{"iss":"k"}"#),
+            json!({"exp":"must be a number","nbf":"must be a number"})
+        );
+        assert_eq!(
+            body(r#"{"iss":"k","exp":"bar","nbf":"foo"}"#),
+            json!({"exp":"must be a number","nbf":"must be a number"})
+        );
+        let expired = format!(r#"{{"iss":"k","exp":{},"nbf":{}}}"#, NOW - 10.0, NOW);
+        assert_eq!(body(&expired).to_string(), r#"{"exp":"token expired"}"#);
+        let at_now = format!(r#"{{"iss":"k","exp":{},"nbf":0}}"#, NOW);
+        assert_eq!(body(&at_now), json!({"exp":"token expired"}));
+        let early = format!(r#"{{"iss":"k","exp":{},"nbf":{}}}"#, NOW + 60.0, NOW + 10.0);
+        assert_eq!(body(&early).to_string(), r#"{"nbf":"token not valid yet"}"#);
+        let valid = format!(r#"{{"iss":"k","exp":{},"nbf":{}}}"#, NOW + 60.0, NOW);
+        assert_eq!(run(&hs(&valid, "s"), &conf, &secrets).as_deref(), Ok("k"));
+
+        // Whole seconds, as ngx.time(): exp NOW+0.5 is still valid at NOW+0.7.
+        let fraction = format!(r#"{{"iss":"k","exp":{},"nbf":0}}"#, NOW + 0.5);
+        assert_eq!(run_at(&hs(&fraction, "s"), &conf, &secrets, NOW + 0.7).as_deref(), Ok("k"));
+
+        // Claims are not checked unless configured; a failure has the invalid_token challenge.
+        assert_eq!(run(&hs(&expired, "s"), &JwtConfig::default(), &secrets).as_deref(), Ok("k"));
+        let failure = run(&hs(&expired, "s"), &conf, &secrets).expect_err("expired");
+        assert_eq!(failure.message(), None);
+        assert_eq!(
+            failure.www_authenticate(Some("api")).as_deref(),
+            Some(r#"Bearer realm="api", error="invalid_token""#)
+        );
+
+        // Kong's add_error: a repeated name collects a list.
+        let twice = JwtConfig {
+            claims_to_verify: Some(vec!["exp".into(), "exp".into()]),
+            ..JwtConfig::default()
+        };
+        let failure = run(&hs(&expired, "s"), &twice, &secrets).expect_err("expired");
+        assert_eq!(failure.body, json!({"exp":["token expired","token expired"]}));
+    }
+
+    #[test]
+    fn maximum_expiration() {
+        let conf = JwtConfig {
+            claims_to_verify: Some(vec!["exp".into()]),
+            maximum_expiration: 300.0,
+            ..JwtConfig::default()
+        };
+        let secrets = [hs_credential("k", "s")];
+        let claims = |exp: f64| format!(r#"{{"iss":"k","exp":{exp}}}"#);
+        let failure = run(&hs(&claims(NOW + 3600.0), "s"), &conf, &secrets).expect_err("too far");
+        assert_eq!(failure.body.to_string(), r#"{"exp":"exceeds maximum allowed expiration"}"#);
+        assert!(failure.invalid_token);
+        assert_eq!(run(&hs(&claims(NOW + 270.0), "s"), &conf, &secrets).as_deref(), Ok("k"));
+        assert_eq!(run(&hs(&claims(NOW + 300.0), "s"), &conf, &secrets).as_deref(), Ok("k"));
+        // The claims check comes first.
+        let failure = run(&hs(&claims(NOW - 1.0), "s"), &conf, &secrets).expect_err("expired");
+        assert_eq!(failure.body, json!({"exp":"token expired"}));
+        // Without exp (only possible when the schema check is bypassed) the limit is exceeded.
+        let no_exp = JwtConfig { claims_to_verify: None, ..conf };
+        let failure = run(&hs(r#"{"iss":"k"}"#, "s"), &no_exp, &secrets).expect_err("no exp");
+        assert_eq!(failure.body, json!({"exp":"exceeds maximum allowed expiration"}));
+    }
+
+    fn find(
+        query: &[(&str, Option<&str>)],
+        headers: &[(&str, &str)],
+        conf: &JwtConfig,
+    ) -> Result<Option<String>, JwtFailure> {
+        find_token(&RequestParts { query, headers }, conf)
+    }
+
+    #[test]
+    fn token_retrieval_places() {
+        let conf = JwtConfig::default();
+        assert_eq!(find(&[("jwt", Some("t1"))], &[], &conf), Ok(Some("t1".into())));
+        assert_eq!(find(&[("JWT", Some("t1"))], &[], &conf), Ok(None));
+        assert_eq!(find(&[], &[("authorization", "Bearer t2")], &conf), Ok(Some("t2".into())));
+        assert_eq!(find(&[], &[("AUTHORIZATION", "bearer t2")], &conf), Ok(Some("t2".into())));
+        // Cookies are read only when configured.
+        assert_eq!(find(&[], &[("cookie", "jwt=t3")], &conf), Ok(None));
+
+        let conf = JwtConfig {
+            uri_param_names: vec!["token".into()],
+            cookie_names: vec!["crumble".into(), "silly".into()],
+            header_names: vec!["custom_auth".into()],
+            ..JwtConfig::default()
+        };
+        assert_eq!(find(&[("token", Some("t1"))], &[], &conf), Ok(Some("t1".into())));
+        assert_eq!(find(&[("jwt", Some("t1"))], &[], &conf), Ok(None));
+        assert_eq!(find(&[], &[("Cookie", "silly=t3")], &conf), Ok(Some("t3".into())));
+        assert_eq!(
+            find(&[], &[("Cookie", "a=1"), ("Cookie", "b=2; CRUMBLE=t4")], &conf),
+            Ok(Some("t4".into()))
+        );
+        assert_eq!(find(&[], &[("Custom-Auth", "Bearer t5")], &conf), Ok(Some("t5".into())));
+        assert_eq!(find(&[], &[("Authorization", "Bearer t5")], &conf), Ok(None));
+    }
+
+    #[test]
+    fn token_retrieval_sets_and_duplicates() {
+        let conf = JwtConfig::default();
+        // Equal tokens count once; empty values are ignored.
+        assert_eq!(
+            find(
+                &[("jwt", Some("t")), ("jwt", Some("t")), ("jwt", Some(""))],
+                &[("Authorization", "Bearer t")],
+                &conf
+            ),
+            Ok(Some("t".into()))
+        );
+        assert_eq!(find(&[("jwt", Some(""))], &[], &conf), Ok(None));
+        let multiple =
+            find(&[("jwt", Some("a"))], &[("Authorization", "Bearer invalid.jwt.token")], &conf)
+                .expect_err("two");
+        assert_eq!(multiple.message(), Some("Multiple tokens provided"));
+        assert_eq!(
+            multiple.www_authenticate(None).as_deref(),
+            Some(r#"Bearer error="invalid_token""#)
+        );
+        assert_eq!(
+            find(&[("jwt", Some("a")), ("jwt", Some("b"))], &[], &conf).expect_err("two").message(),
+            Some("Multiple tokens provided")
+        );
+        // A bare `?jwt` is Lua's `true`.
+        assert_eq!(
+            find(&[("jwt", None)], &[], &conf).expect_err("bare").message(),
+            Some("Unrecognizable token")
+        );
+        assert_eq!(
+            find(&[("jwt", None), ("jwt", Some("a"))], &[], &conf).expect_err("two").message(),
+            Some("Multiple tokens provided")
+        );
+        // Only the first value of a header counts.
+        assert_eq!(
+            find(&[], &[("Authorization", "Bearer a"), ("Authorization", "Bearer b")], &conf),
+            Ok(Some("a".into()))
+        );
+    }
+
+    #[test]
+    fn bearer_pattern_is_kongs_unanchored_regex() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("  Bearer \t abc def "), Some("abc def "));
+        assert_eq!(bearer_token("Basic Zm9v, Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("xBearer abc"), Some("abc"));
+        assert_eq!(bearer_token("Bearerabc Bearer def"), Some("def"));
+        assert_eq!(bearer_token("Bearer abc\ndef"), Some("abc"));
+        assert_eq!(bearer_token("BEARER abc"), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token(""), None);
+        // `\s+` backtracks so that `.+` matches one byte.
+        assert_eq!(bearer_token("Bearer   "), Some(" "));
+        assert_eq!(bearer_token("Bearer \t\n"), Some("\t"));
+        assert_eq!(bearer_token("Bearer \n\n"), None);
+        assert_eq!(bearer_token("Bearer \n\nBearer x"), Some("Bearer x"));
+        assert_eq!(bearer_token("Bearer é"), Some("é"));
+    }
+
+    #[test]
+    fn cookies_are_parsed_like_nginx() {
+        let c = |lines: &[&str], name: &str| nginx_cookie(lines, name).map(str::to_owned);
+        assert_eq!(c(&["a=1; jwt=tok; b=2"], "jwt"), Some("tok".into()));
+        assert_eq!(c(&["JWT=tok"], "jwt"), Some("tok".into()));
+        assert_eq!(c(&["jwtx=1; jwt = tok ;b"], "jwt"), Some("tok ".into()));
+        assert_eq!(c(&["a=1, jwt=tok"], "jwt"), Some("tok".into()));
+        assert_eq!(c(&["a=jwt=x; jwt=tok"], "jwt"), Some("tok".into()));
+        assert_eq!(c(&["jwt"], "jwt"), None);
+        // The byte after a name without `=` is consumed, whatever it is.
+        assert_eq!(c(&["jwt;jwt=tok"], "jwt"), None);
+        assert_eq!(c(&["jwt;x=1; jwt=tok"], "jwt"), Some("tok".into()));
+        assert_eq!(c(&["jwtx; jwt=tok"], "jwt"), Some("tok".into()));
+        assert_eq!(c(&["jw"], "jwt"), None);
+        assert_eq!(c(&["jwt="], "jwt"), Some(String::new()));
+        assert_eq!(c(&["x=1", "jwt=second"], "jwt"), Some("second".into()));
+        assert_eq!(c(&["jwt=first", "jwt=second"], "jwt"), Some("first".into()));
+        // An empty cookie value is ignored by the plugin.
+        let conf = JwtConfig { cookie_names: vec!["jwt".into()], ..JwtConfig::default() };
+        assert_eq!(find(&[], &[("Cookie", "jwt=")], &conf), Ok(None));
+    }
+
+    #[test]
+    fn no_token_is_unauthorized_with_the_plain_challenge() {
+        let conf = JwtConfig::default();
+        let source = RequestParts::default();
+        let failure = authenticate_request(&source, &conf, NOW, |_| None).expect_err("no token");
+        assert_eq!(failure.status, 401);
+        assert_eq!(failure.body.to_string(), r#"{"message":"Unauthorized"}"#);
+        assert_eq!(failure.www_authenticate(None).as_deref(), Some("Bearer"));
+        assert_eq!(
+            failure.www_authenticate(Some("test-jwt")).as_deref(),
+            Some(r#"Bearer realm="test-jwt""#)
+        );
+    }
+
+    #[test]
+    fn challenges() {
+        assert_eq!(www_authenticate(None, false), "Bearer");
+        assert_eq!(www_authenticate(None, true), r#"Bearer error="invalid_token""#);
+        assert_eq!(www_authenticate(Some("r"), false), r#"Bearer realm="r""#);
+        assert_eq!(www_authenticate(Some("r"), true), r#"Bearer realm="r", error="invalid_token""#);
+        let gone = JwtFailure::consumer_not_found("iss", "k");
+        assert_eq!(gone.message(), Some("Could not find consumer for 'iss=k'"));
+        assert_eq!(gone.status, 401);
+        assert_eq!(gone.www_authenticate(None), None);
+        assert!(!gone.is_internal());
+    }
+
+    #[test]
+    fn preflight() {
+        let conf = JwtConfig { run_on_preflight: false, ..JwtConfig::default() };
+        assert!(conf.skip_preflight("OPTIONS"));
+        assert!(!conf.skip_preflight("GET"));
+        assert!(!JwtConfig::default().skip_preflight("OPTIONS"));
+    }
+
+    #[test]
+    fn config_defaults_and_nulls() {
+        let defaults: JwtConfig = serde_json::from_value(json!({})).expect("config");
+        assert_eq!(defaults, JwtConfig::default());
+        let nulls: JwtConfig = serde_json::from_value(json!({
+            "uri_param_names": null, "cookie_names": null, "header_names": null,
+            "key_claim_name": null, "secret_is_base64": null, "claims_to_verify": null,
+            "anonymous": null, "run_on_preflight": null, "maximum_expiration": null, "realm": null
+        }))
+        .expect("config");
+        assert_eq!(nulls, JwtConfig::default());
+        let full: JwtConfig = serde_json::from_value(json!({
+            "uri_param_names": ["token"], "cookie_names": ["c"], "header_names": ["x-jwt"],
+            "key_claim_name": "kid", "secret_is_base64": true, "claims_to_verify": ["exp", "nbf"],
+            "anonymous": "anon", "run_on_preflight": false, "maximum_expiration": 60, "realm": "r"
+        }))
+        .expect("config");
+        assert_eq!(full.uri_param_names, ["token"]);
+        assert_eq!(
+            full.claims_to_verify.as_deref(),
+            Some(&["exp".to_owned(), "nbf".to_owned()][..])
+        );
+        assert_eq!(full.maximum_expiration, 60.0);
+        assert_eq!(full.realm.as_deref(), Some("r"));
+        assert!(full.secret_is_base64 && !full.run_on_preflight);
+    }
+
+    #[test]
+    fn credential_rows() {
+        let row = json!({"id": "i", "key": "k", "secret": "topsecret", "consumer": {"id": "c"}});
+        let cred = JwtSecret::from_row(&row).expect("row");
+        assert_eq!(
+            (cred.id.as_str(), cred.key.as_str(), cred.consumer_id.as_str()),
+            ("i", "k", "c")
+        );
+        assert_eq!(cred.algorithm, Algorithm::Hs256);
+        assert!(!format!("{cred:?}").contains("topsecret"));
+        assert_eq!(cred.key_problem(), None);
+
+        for bad in [
+            json!("row"),
+            json!({"secret": "s", "consumer": {"id": "c"}}),
+            json!({"key": 1, "consumer": {"id": "c"}}),
+            json!({"key": "k"}),
+            json!({"key": "k", "algorithm": "none", "consumer": {"id": "c"}}),
+            json!({"key": "k", "algorithm": "ES256", "rsa_public_key": 5, "consumer": {"id": "c"}}),
+        ] {
+            assert!(JwtSecret::from_row(&bad).is_err(), "{bad}");
+        }
+        let no_secret = JwtSecret::from_row(&json!({"key": "k", "consumer": "c"})).expect("row");
+        assert!(no_secret.key_problem().is_some());
+        for alg in Algorithm::ALL {
+            assert_eq!(Algorithm::from_name(alg.as_str()), Some(alg));
+        }
+    }
+
+    #[test]
+    fn authenticated_carries_the_token_and_the_credential() {
+        let token = hs(r#"{"iss":"k"}"#, "s");
+        let secrets = [hs_credential("k", "s")];
+        let query = [("jwt", Some(token.as_str()))];
+        let source = RequestParts { query: &query, headers: &[] };
+        let ok = authenticate_request(&source, &JwtConfig::default(), NOW, |k| {
+            secrets.iter().find(|s| s.key == k)
+        })
+        .expect("ok");
+        assert_eq!(ok.jwt.token(), token);
+        assert_eq!(ok.secret.consumer_id, "consumer-k");
+        assert!(!format!("{:?}", ok.jwt).contains(&token));
+    }
+
+    /// Deterministic garbage and mutations of valid tokens: never a panic.
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"AZaz09-_+/=.{}\"[]:, \t\nBearerx\xc3\xa9";
+        let conf = JwtConfig {
+            claims_to_verify: Some(vec!["exp".into(), "nbf".into()]),
+            maximum_expiration: 10.0,
+            ..JwtConfig::default()
+        };
+        let secrets = [
+            hs_credential("k", "s"),
+            credential("r", Some("RS256"), None, Some(RSA_PUBLIC)),
+            credential("e", Some("ES256"), None, Some(P256_PUBLIC)),
+        ];
+        let valid = [
+            hs(r#"{"iss":"k","exp":1,"nbf":2}"#, "s"),
+            token_with(r#"{"alg":"RS256"}"#, r#"{"iss":"r"}"#, |m| {
+                sign_with(Algorithm::Rs256, RSA_PRIVATE, m)
+            }),
+            token_with(r#"{"alg":"ES256"}"#, r#"{"iss":"e"}"#, |m| {
+                sign_with(Algorithm::Es256, P256_PRIVATE, m)
+            }),
+        ];
+        for round in 0..3000 {
+            let text: String = if round % 2 == 0 {
+                let len = (next() % 120) as usize;
+                (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize] as char)
+                    .collect()
+            } else {
+                let mut bytes = valid[round % valid.len()].clone().into_bytes();
+                for _ in 0..(next() % 4 + 1) {
+                    let i = (next() % bytes.len() as u64) as usize;
+                    bytes[i] = alphabet[(next() % 14) as usize];
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            };
+            let _ = bearer_token(&text);
+            let _ = nginx_cookie(&[&text], "jwt");
+            let _ = ngx_b64url_decode(&text);
+            if let Ok(jwt) = decode(&text) {
+                let _ = authenticate(&jwt, &conf, NOW, |k| secrets.iter().find(|s| s.key == k));
+            }
+            let _ = run(&text, &conf, &secrets);
+        }
+    }
 }

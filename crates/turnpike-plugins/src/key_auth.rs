@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
-use turnpike_plugin_api::phase::parse_args;
+use turnpike_plugin_api::phase::{body_field, body_kind, body_without, parse_args, BodyField};
 use turnpike_plugin_api::{
     BuildEnv, Consumer, Consumers, Credential, Ctx, Exit, Phase, Plugin, PluginFactory,
 };
@@ -24,10 +24,8 @@ struct Config {
     key_in_header: bool,
     #[serde(default = "yes")]
     key_in_query: bool,
-    /// Keys in form, JSON or multipart bodies: not read yet (the plugin needs the body
-    /// buffering the runtime does not offer yet); such a key counts as absent.
+    /// Keys in form or JSON bodies (multipart bodies are not decoded: no key found there).
     #[serde(default)]
-    #[allow(dead_code)]
     key_in_body: bool,
     #[serde(default = "yes")]
     run_on_preflight: bool,
@@ -183,6 +181,19 @@ impl KeyAuth {
             if matches!(found, Found::None | Found::Flag) && self.conf.key_in_query {
                 found = from_query(ctx.request.query(), name);
             }
+            let mut in_body = None;
+            if matches!(found, Found::None | Found::Flag) && self.conf.key_in_body {
+                let kind = body_kind(ctx.request.header_str("content-type"));
+                if let (Some(kind), Some(body)) = (kind, ctx.request.body()) {
+                    found = match body_field(kind, body, name) {
+                        Some(BodyField::Text(v)) => Found::One(v),
+                        Some(BodyField::Table) => Found::Many,
+                        Some(BodyField::Other) => Found::Flag,
+                        None => Found::None,
+                    };
+                    in_body = Some((kind, body));
+                }
+            }
             match found {
                 Found::One(v) => {
                     if self.conf.hide_credentials {
@@ -190,6 +201,9 @@ impl KeyAuth {
                         if let Some(q) = ctx.request.query() {
                             let current = ctx.state.upstream.query.as_deref().unwrap_or(q);
                             ctx.state.upstream.query = Some(without_arg(current, name));
+                        }
+                        if let Some((kind, body)) = in_body {
+                            ctx.state.upstream.body = body_without(kind, body, name);
                         }
                     }
                     key = Some(v);
@@ -223,6 +237,10 @@ impl KeyAuth {
 }
 
 impl Plugin for KeyAuth {
+    fn needs_body(&self) -> bool {
+        self.conf.key_in_body
+    }
+
     fn access(&self, ctx: &mut Ctx<'_>) -> Phase {
         if !self.conf.run_on_preflight && ctx.request.method() == "OPTIONS" {
             return Ok(());

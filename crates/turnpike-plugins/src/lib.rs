@@ -14,11 +14,16 @@ use turnpike_plugin_api::{Factories, PluginFactory, PluginSelection};
 mod acl;
 mod auth;
 mod basic_auth;
+mod bot_detection;
 pub mod bot_rules;
+mod cors;
 pub mod cors_rules;
 pub mod daos;
+mod hmac_auth;
 pub mod hmac_sig;
 pub mod ip_match;
+mod ip_restriction;
+mod jwt;
 pub mod jwt_token;
 mod key_auth;
 mod request_size_limiting;
@@ -28,10 +33,15 @@ pub mod schemas;
 /// Every plugin implementation of this build.
 pub fn all() -> Vec<Arc<dyn PluginFactory>> {
     vec![
+        Arc::new(bot_detection::Factory),
+        Arc::new(cors::Factory),
+        Arc::new(jwt::Factory),
         Arc::new(key_auth::Factory),
         Arc::new(basic_auth::Factory),
-        Arc::new(acl::Factory),
+        Arc::new(hmac_auth::Factory),
+        Arc::new(ip_restriction::Factory),
         Arc::new(request_size_limiting::Factory),
+        Arc::new(acl::Factory),
         Arc::new(request_termination::Factory),
     ]
 }

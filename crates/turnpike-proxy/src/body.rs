@@ -106,10 +106,51 @@ pub(crate) async fn read_ahead<B: BodySource + ?Sized>(
     Ok((data, complete))
 }
 
+/// A body whose first bytes were read ahead (for a plugin), followed by the rest.
+pub(crate) struct Prefetched<'b, B: ?Sized> {
+    pub(crate) first: Option<Bytes>,
+    pub(crate) rest: &'b mut B,
+    /// The length when a plugin replaced the (whole) body.
+    pub(crate) replaced: Option<u64>,
+}
+
+impl<B: BodySource + ?Sized> BodySource for Prefetched<'_, B> {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
+        match self.first.take() {
+            Some(d) if !d.is_empty() => Poll::Ready(Some(Ok(d))),
+            _ => self.rest.poll_chunk(cx),
+        }
+    }
+
+    fn length(&self) -> Option<u64> {
+        self.replaced.or_else(|| self.rest.length())
+    }
+
+    fn unframed(&self) -> bool {
+        self.replaced.is_none() && self.rest.unframed()
+    }
+}
+
 enum Left {
     Length(u64),
     Chunked(ChunkedDecoder),
     Done,
+}
+
+/// An [`H1Body`]'s progress while the connection is used for something else.
+pub(crate) struct Suspended {
+    left: Left,
+    length: Option<u64>,
+    unframed: bool,
+    limit: Option<u64>,
+    received: u64,
+    timeout: Duration,
+}
+
+impl Suspended {
+    pub(crate) fn is_complete(&self) -> bool {
+        matches!(self.left, Left::Done)
+    }
 }
 
 /// The body of a request on an HTTP/1 client connection, read from the connection's buffer
@@ -143,6 +184,40 @@ impl<'a, IO: AsyncRead + Unpin> H1Body<'a, IO> {
         };
         let unframed = matches!(framing, Framing::Empty | Framing::Close);
         Self { io, buf, timer, armed: false, left, length, unframed, limit, received: 0, timeout }
+    }
+
+    /// Takes the body's progress apart from the connection it borrows, to go on later with
+    /// [`H1Body::resume`].
+    pub(crate) fn suspend(self) -> Suspended {
+        Suspended {
+            left: self.left,
+            length: self.length,
+            unframed: self.unframed,
+            limit: self.limit,
+            received: self.received,
+            timeout: self.timeout,
+        }
+    }
+
+    /// Goes on reading a suspended body.
+    pub(crate) fn resume(
+        io: &'a mut IO,
+        buf: &'a mut BytesMut,
+        timer: &'a mut crate::timer::Timer,
+        s: Suspended,
+    ) -> Self {
+        Self {
+            io,
+            buf,
+            timer,
+            armed: false,
+            left: s.left,
+            length: s.length,
+            unframed: s.unframed,
+            limit: s.limit,
+            received: s.received,
+            timeout: s.timeout,
+        }
     }
 
     /// Whether the whole body was read (the connection can then serve another request).

@@ -87,7 +87,10 @@ impl Request for View<'_> {
     }
 
     fn body(&self) -> Option<&[u8]> {
-        None
+        if !self.req.has_body {
+            return Some(&[]);
+        }
+        self.req.body.as_deref()
     }
 }
 

@@ -39,6 +39,13 @@ pub(crate) struct Req {
     pub(crate) headers: Headers,
     pub(crate) started: Instant,
     pub(crate) request_id: [u8; 32],
+    /// Whether the request has a body to read (its framing says so).
+    pub(crate) has_body: bool,
+    /// The body, read before the access phase because a plugin asked for it; `None` when it
+    /// was not read or did not fit `client_body_buffer_size`.
+    pub(crate) body: Option<Bytes>,
+    /// Whether the body was already read ahead (so the access phase does not ask again).
+    pub(crate) body_read: bool,
 }
 
 impl Req {
@@ -81,9 +88,22 @@ pub(crate) struct Plan {
     pub(crate) edits: Edits,
     /// The plugins that ran, for the response phases.
     pub(crate) plugins: Option<Box<PluginRun>>,
+    /// The request body a plugin set instead of the client's (read whole before).
+    pub(crate) new_body: Option<Bytes>,
 }
 
 impl Plan {
+    /// The body to send first: a plugin's replacement, else what was read ahead.
+    pub(crate) fn first_body(&mut self, early: Option<Bytes>) -> (Option<Bytes>, Option<u64>) {
+        match self.new_body.take() {
+            Some(b) => {
+                let n = b.len() as u64;
+                (Some(b), Some(n))
+            }
+            None => (early, None),
+        }
+    }
+
     /// `header_filter` of the plugins that ran, on a proxied response head.
     pub(crate) fn header_filter_edits(
         &mut self,
@@ -135,6 +155,8 @@ pub(crate) enum Decision {
     /// The gateway answers itself.
     Reply(Reply),
     Proxy(Box<Plan>),
+    /// A plugin of the matched route reads the request body: read it ahead, then plan again.
+    NeedBody,
 }
 
 fn lower_host_without_port(host: &[u8]) -> String {
@@ -283,6 +305,9 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
     let mut plugins = None;
     let mut plugin_changes = None;
     if let Some(chain) = &route.plugins {
+        if chain.needs_body && req.has_body && !req.body_read && !service.scheme.is_grpc() {
+            return Decision::NeedBody;
+        }
         let input = AccessInput {
             req,
             client_ip: client.addr,
@@ -322,8 +347,10 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
         },
     );
     let mut edits = edits;
-    if let Some(changes) = &plugin_changes {
+    let mut new_body = None;
+    if let Some(changes) = &mut plugin_changes {
         crate::plugins::apply_upstream(changes, &mut edits, &mut uri);
+        new_body = changes.body.take().filter(|_| req.body.is_some()).map(Bytes::from);
     }
     Decision::Proxy(Box::new(Plan {
         cfg,
@@ -338,6 +365,7 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
         debug,
         edits,
         plugins,
+        new_body,
     }))
 }
 

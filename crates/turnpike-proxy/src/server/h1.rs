@@ -20,7 +20,7 @@ use crate::timer::Timer;
 use crate::worker::ConnGuard;
 
 use super::{ClientIo, ConnInfo};
-use crate::body::{BodyError, H1Body};
+use crate::body::{read_ahead, BodyError, H1Body};
 use crate::errors::{nginx_error, reason_phrase, ErrCtx, Reply};
 use crate::h1::{parse_request, Framing, HeadError, Known, ReqHead};
 use crate::headers::{self, DownstreamHeaders, Edits, Headers};
@@ -210,6 +210,9 @@ async fn handle(
         headers: Headers::H1(head.fields),
         started,
         request_id,
+        has_body: !matches!(framing, Framing::Empty | Framing::Close),
+        body: None,
+        body_read: false,
     };
 
     // a body larger than client_max_body_size is refused before anything else
@@ -222,9 +225,52 @@ async fn handle(
         }
     }
 
-    let mut plan = match proxy::plan(worker, &req, info) {
+    let mut req = req;
+    let mut decision = proxy::plan(worker, &req, info);
+    // a plugin reads the body: read it ahead (up to client_body_buffer_size), then plan again
+    let mut early: Option<(Bytes, crate::body::Suspended)> = None;
+    let mut continued = false;
+    if let Decision::NeedBody = decision {
+        if expect_continue
+            && write_parts(conn.io, &[b"HTTP/1.1 100 Continue\r\n\r\n"]).await.is_err()
+        {
+            return false;
+        }
+        continued = true;
+        let mut body = H1Body::new(
+            conn.io,
+            conn.buf,
+            conn.timer,
+            framing,
+            worker.settings.client_max_body_size,
+            worker.settings.client_timeouts.body,
+        );
+        match read_ahead(&mut body, worker.settings.client_body_buffer_size).await {
+            Ok((data, complete)) => {
+                req.body = complete.then(|| data.clone());
+                early = Some((data, body.suspend()));
+            }
+            Err(e) => {
+                if matches!(e, BodyError::Closed | BodyError::Read(_) | BodyError::Timeout) {
+                    return false;
+                }
+                let mut r = nginx_error(e.status(), &req.err_ctx(worker));
+                r.close = true;
+                let _ =
+                    write_reply(worker, conn, r, &request_id, started, head_request, false).await;
+                return false;
+            }
+        }
+        req.body_read = true;
+        decision = proxy::plan(worker, &req, info);
+    }
+
+    let mut plan = match decision {
         Decision::Reply(r) => {
-            let pending_body = !matches!(framing, Framing::Empty);
+            let pending_body = match &early {
+                Some((_, s)) => !s.is_complete(),
+                None => !matches!(framing, Framing::Empty),
+            };
             let keep = keep_alive && !r.close;
             if write_reply(
                 worker,
@@ -240,7 +286,7 @@ async fn handle(
             {
                 return false;
             }
-            if keep && pending_body && !expect_continue {
+            if keep && pending_body && !expect_continue && early.is_none() {
                 // read and drop the body so that the connection can go on
                 let timeout = worker.settings.client_timeouts.body;
                 let mut body =
@@ -250,23 +296,40 @@ async fn handle(
             return keep && !pending_body;
         }
         Decision::Proxy(plan) => plan,
+        // planned with the body read: a plugin cannot ask again
+        Decision::NeedBody => return false,
     };
 
     if expect_continue
+        && !continued
         && !matches!(framing, Framing::Empty)
         && write_parts(conn.io, &[b"HTTP/1.1 100 Continue\r\n\r\n"]).await.is_err()
     {
         return false;
     }
-    let mut body = H1Body::new(
-        conn.io,
-        conn.buf,
-        conn.timer,
-        framing,
-        worker.settings.client_max_body_size,
-        worker.settings.client_timeouts.body,
-    );
-    let result = proxy::forward(worker, &mut plan, &req, &mut body).await;
+    let (first, mut body) = match early {
+        Some((data, suspended)) => {
+            (Some(data), H1Body::resume(conn.io, conn.buf, conn.timer, suspended))
+        }
+        None => (
+            None,
+            H1Body::new(
+                conn.io,
+                conn.buf,
+                conn.timer,
+                framing,
+                worker.settings.client_max_body_size,
+                worker.settings.client_timeouts.body,
+            ),
+        ),
+    };
+    let (first, replaced) = plan.first_body(first);
+    let result = if first.is_some() {
+        let mut pre = crate::body::Prefetched { first, rest: &mut body, replaced };
+        proxy::forward(worker, &mut plan, &req, &mut pre).await
+    } else {
+        proxy::forward(worker, &mut plan, &req, &mut body).await
+    };
     let body_complete = body.is_complete();
     match result {
         Err(e) => {

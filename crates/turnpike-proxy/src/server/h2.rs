@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::{ClientIo, ConnInfo};
-use crate::body::H2Body;
+use crate::body::{read_ahead, H2Body};
 use crate::errors::{nginx_error, Reply};
 use crate::headers::{self, DownstreamHeaders, Edits, Headers};
 use crate::proxy::{self, Decision, Plan, Req};
@@ -168,7 +168,7 @@ async fn handle(
         }
         None => (Bytes::from_static(b"/"), None),
     };
-    let req = Req {
+    let mut req = Req {
         method: parts.method,
         version: Version::HTTP_2,
         path,
@@ -177,6 +177,9 @@ async fn handle(
         headers: Headers::Map(parts.headers),
         started: Instant::now(),
         request_id: worker.request_id(),
+        has_body: !incoming.is_end_stream(),
+        body: None,
+        body_read: false,
     };
     if let (Some(limit), Some(n)) =
         (worker.settings.client_max_body_size, req.headers.content_length())
@@ -185,13 +188,6 @@ async fn handle(
             return generated(worker, nginx_error(413, &req.err_ctx(worker)), &req, None);
         }
     }
-    let mut plan = match proxy::plan(worker, &req, info) {
-        Decision::Reply(r) => return generated(worker, r, &req, None),
-        Decision::Proxy(p) => p,
-    };
-    if plan.service.scheme.is_grpc() {
-        return grpc(worker, *plan, req, incoming).await;
-    }
     let length = req.headers.content_length();
     let mut body = H2Body {
         inner: incoming,
@@ -199,7 +195,40 @@ async fn handle(
         limit: worker.settings.client_max_body_size,
         received: 0,
     };
-    match proxy::forward(worker, &mut plan, &req, &mut body).await {
+    let mut decision = proxy::plan(worker, &req, info);
+    let mut first = None;
+    if let Decision::NeedBody = decision {
+        // a plugin reads the body: read it ahead, then plan again
+        match read_ahead(&mut body, worker.settings.client_body_buffer_size).await {
+            Ok((data, complete)) => {
+                req.body = complete.then(|| data.clone());
+                first = Some(data);
+            }
+            Err(e) => {
+                return generated(worker, nginx_error(e.status(), &req.err_ctx(worker)), &req, None)
+            }
+        }
+        req.body_read = true;
+        decision = proxy::plan(worker, &req, info);
+    }
+    let mut plan = match decision {
+        Decision::Reply(r) => return generated(worker, r, &req, None),
+        Decision::Proxy(p) => p,
+        Decision::NeedBody => {
+            return generated(worker, nginx_error(500, &req.err_ctx(worker)), &req, None)
+        }
+    };
+    if plan.service.scheme.is_grpc() {
+        return grpc(worker, *plan, req, body.inner).await;
+    }
+    let (first, replaced) = plan.first_body(first);
+    let result = if first.is_some() {
+        let mut pre = crate::body::Prefetched { first, rest: &mut body, replaced };
+        proxy::forward(worker, &mut plan, &req, &mut pre).await
+    } else {
+        proxy::forward(worker, &mut plan, &req, &mut body).await
+    };
+    match result {
         Err(e) => {
             tracing::warn!(error = %e, request_id = %req.request_id(), "upstream request failed");
             let mut r = proxy::failure_reply(&e, &req, worker);
