@@ -206,8 +206,10 @@ impl Chain {
         ran: &mut Vec<Instance>,
     ) -> Result<(), Exit> {
         for e in &self.entries {
-            let consumer = ctx.state.consumer.as_ref().map(|c| c.id.clone());
-            let Some(inst) = e.select(consumer.as_deref()) else { continue };
+            let consumer = ctx.state.consumer.clone();
+            let Some(inst) = e.select(consumer.as_deref().map(|c| c.id.as_str())) else {
+                continue;
+            };
             if !inst.protocols.contains(protocol) {
                 continue;
             }

@@ -181,6 +181,9 @@ pub struct RequestState {
     pub upstream: UpstreamChanges,
     /// Headers to add to the client response (`kong.response.set_header` during access).
     pub response_headers: Vec<(String, String)>,
+    /// A limit on the request body's size, enforced while it streams upstream: a body that
+    /// goes over it is answered with 413 `Request size limit exceeded`.
+    pub body_limit: Option<u64>,
 }
 
 /// Changes to the upstream request, applied once the access phase is over.

@@ -74,6 +74,9 @@ impl Plugin for SizeLimit {
                 if self.require_content_length && !chunked {
                     return Err(Exit::error(411, "A valid Content-Length header is required"));
                 }
+                // a body without a length is measured as it streams (Kong reads it whole)
+                let limit = ctx.state.body_limit.map_or(self.limit, |l| l.min(self.limit));
+                ctx.state.body_limit = Some(limit);
                 Ok(())
             }
         }

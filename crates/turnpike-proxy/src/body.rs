@@ -225,6 +225,11 @@ impl<'a, IO: AsyncRead + Unpin> H1Body<'a, IO> {
         matches!(self.left, Left::Done)
     }
 
+    /// Lowers the size limit (a plugin's).
+    pub(crate) fn limit_to(&mut self, n: u64) {
+        self.limit = Some(self.limit.map_or(n, |l| l.min(n)));
+    }
+
     /// Reads and discards the rest of the body, so that the connection can be reused.
     pub(crate) async fn drain(&mut self) -> Result<(), BodyError> {
         while let Some(chunk) = next_chunk(self).await {
@@ -309,6 +314,13 @@ pub(crate) struct H2Body {
     pub(crate) length: Option<u64>,
     pub(crate) limit: Option<u64>,
     pub(crate) received: u64,
+}
+
+impl H2Body {
+    /// Lowers the size limit (a plugin's).
+    pub(crate) fn limit_to(&mut self, n: u64) {
+        self.limit = Some(self.limit.map_or(n, |l| l.min(n)));
+    }
 }
 
 impl BodySource for H2Body {

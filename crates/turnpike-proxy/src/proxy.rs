@@ -90,6 +90,8 @@ pub(crate) struct Plan {
     pub(crate) plugins: Option<Box<PluginRun>>,
     /// The request body a plugin set instead of the client's (read whole before).
     pub(crate) new_body: Option<Bytes>,
+    /// A plugin's limit on the request body size (request-size-limiting on chunked bodies).
+    pub(crate) body_limit: Option<u64>,
 }
 
 impl Plan {
@@ -304,6 +306,7 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
         req.host.as_deref().map(lower_host_without_port).unwrap_or_else(|| "kong".into());
     let mut plugins = None;
     let mut plugin_changes = None;
+    let mut body_limit = None;
     if let Some(chain) = &route.plugins {
         if chain.needs_body && req.has_body && !req.body_read && !service.scheme.is_grpc() {
             return Decision::NeedBody;
@@ -326,6 +329,7 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
         if !run.state.upstream.is_empty() {
             plugin_changes = Some(std::mem::take(&mut run.state.upstream));
         }
+        body_limit = run.state.body_limit;
         plugins = Some(run);
     }
     let client_trailers = req.headers.has_token(Known::Te, "trailers");
@@ -366,6 +370,7 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
         edits,
         plugins,
         new_body,
+        body_limit,
     }))
 }
 
@@ -661,9 +666,18 @@ async fn exchange_streaming<B: BodySource + ?Sized>(
 }
 
 /// The client-facing response for a failed exchange.
-pub(crate) fn failure_reply(e: &UpError, req: &Req, w: &Worker) -> Reply {
+pub(crate) fn failure_reply(e: &UpError, req: &Req, w: &Worker, plan: &Plan) -> Reply {
     let ctx = req.err_ctx(w);
     match e {
+        UpError::Downstream(crate::body::BodyError::TooLarge)
+            if plan
+                .body_limit
+                .is_some_and(|l| w.settings.client_max_body_size.is_none_or(|max| l < max)) =>
+        {
+            let mut r = kong_error(413, "Request size limit exceeded", &ctx);
+            r.close = true;
+            r
+        }
         UpError::Dns(_) => kong_error(503, "name resolution failed", &ctx),
         UpError::NoTarget => kong_error(503, "failure to get a peer from the ring-balancer", &ctx),
         other => {

@@ -323,6 +323,9 @@ async fn handle(
             ),
         ),
     };
+    if let Some(limit) = plan.body_limit {
+        body.limit_to(limit);
+    }
     let (first, replaced) = plan.first_body(first);
     let result = if first.is_some() {
         let mut pre = crate::body::Prefetched { first, rest: &mut body, replaced };
@@ -347,7 +350,7 @@ async fn handle(
                 request_id = %req.request_id(),
                 "upstream request failed"
             );
-            let mut r = proxy::failure_reply(&e, &req, worker);
+            let mut r = proxy::failure_reply(&e, &req, worker, &plan);
             if !body_complete {
                 r.close = true;
             }

@@ -221,6 +221,9 @@ async fn handle(
     if plan.service.scheme.is_grpc() {
         return grpc(worker, *plan, req, body.inner).await;
     }
+    if let Some(limit) = plan.body_limit {
+        body.limit_to(limit);
+    }
     let (first, replaced) = plan.first_body(first);
     let result = if first.is_some() {
         let mut pre = crate::body::Prefetched { first, rest: &mut body, replaced };
@@ -231,7 +234,7 @@ async fn handle(
     match result {
         Err(e) => {
             tracing::warn!(error = %e, request_id = %req.request_id(), "upstream request failed");
-            let mut r = proxy::failure_reply(&e, &req, worker);
+            let mut r = proxy::failure_reply(&e, &req, worker, &plan);
             plan.header_filter_reply(&req, &mut r);
             generated(worker, r, &req, Some(&plan))
         }
@@ -309,7 +312,7 @@ async fn grpc(
     match result {
         Err(e) => {
             tracing::warn!(error = %e, request_id = %req.request_id(), "gRPC upstream request failed");
-            let mut r = proxy::failure_reply(&e, &req, worker);
+            let mut r = proxy::failure_reply(&e, &req, worker, plan);
             if let Some(run) = plugins.as_mut() {
                 run.header_filter_reply(&req, (&ids.0, Some(&ids.1)), &mut r);
             }
