@@ -24,5 +24,8 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 curl -fs -X POST "http://127.0.0.1:$ADMIN_PORT/services" -d name=bench -d "url=http://$UPSTREAM" >/dev/null
+# an optional set-up step (e.g. bench/keyauth_setup.sh: SETUP DIR ADMIN_PORT PROXY_PORT), done
+# before the benchmark route exists, so that the harness cannot start measuring early
+if [ -n "${SETUP:-}" ]; then "$SETUP" "$dir" "$ADMIN_PORT" "$GATEWAY_PORT"; fi
 curl -fs -X POST "http://127.0.0.1:$ADMIN_PORT/services/bench/routes" -d name=bench -d 'paths[]=/' >/dev/null
 wait "$pid"

@@ -111,6 +111,32 @@ impl Endpoint {
         Self::select_required(&ctx.app, schema, &key_for(schema, raw)).await
     }
 
+    /// The key of a nested child: its id or endpoint key, or for `acls` (whose Kong API
+    /// addresses a consumer's ACL by group name, `kong/plugins/acl/api.lua`) the id of the
+    /// parent's ACL with that group.
+    async fn nested_key(&self, ctx: &Ctx, parent: &Map<String, Value>) -> HResult<Key> {
+        let s = &self.schema;
+        let raw = self.param(ctx, &s.name);
+        if s.name != "acls" || is_uuid(raw) {
+            return Ok(key_for(s, raw));
+        }
+        let parent_id = parent.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let mut req = PageRequest::new(1000);
+        req.foreign = Some(("consumer".to_owned(), parent_id));
+        loop {
+            let page = ctx.app.store.page(&s.name, &req).await.or_respond()?;
+            let found =
+                page.data.iter().find(|e| e.get("group").and_then(Value::as_str) == Some(raw));
+            if let Some(e) = found {
+                return Ok(Key::Id(e["id"].as_str().unwrap_or_default().to_owned()));
+            }
+            match page.offset {
+                Some(o) => req.offset = Some(o),
+                None => return Err(not_found()),
+            }
+        }
+    }
+
     async fn select_required(app: &App, schema: &Schema, key: &Key) -> HResult<Map<String, Value>> {
         match app.store.select(&schema.name, key).await.or_respond()? {
             Some(e) => Ok(e),
@@ -162,7 +188,8 @@ impl Endpoint {
             }
             Kind::NestedEntity { parent, field } => {
                 let p = Self::select_param(&ctx, parent).await?;
-                let child = Self::select_param(&ctx, s).await?;
+                let key = self.nested_key(&ctx, &p).await?;
+                let child = Self::select_required(app, s, &key).await?;
                 if !fk_matches(&child, field, &p) {
                     return Err(not_found());
                 }
@@ -267,7 +294,7 @@ impl Endpoint {
                     None => ctx.input.post_args(Some(s))?,
                 };
                 args.entry(field.clone()).or_insert_with(|| pk_of(&p));
-                let key = key_for(s, self.param(&ctx, &s.name));
+                let key = self.nested_key(&ctx, &p).await?;
                 let child = Self::select_required(app, s, &key).await?;
                 if !fk_matches(&child, field, &p) {
                     return Err(not_found());
@@ -299,7 +326,7 @@ impl Endpoint {
             }
             Kind::NestedEntity { parent, field } => {
                 let p = Self::select_param(&ctx, parent).await?;
-                let key = key_for(s, self.param(&ctx, &s.name));
+                let key = self.nested_key(&ctx, &p).await?;
                 let child = Self::select_required(app, s, &key).await?;
                 if !fk_matches(&child, field, &p) {
                     return Err(not_found());
