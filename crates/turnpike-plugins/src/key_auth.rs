@@ -150,16 +150,18 @@ fn from_query(query: Option<&str>, name: &str) -> Found {
     found
 }
 
-/// The query without the arguments named `name` (`clear_query_arg`).
+/// The query without the arguments named `name` (`clear_query_arg`: the raw query with those
+/// pairs removed, then every `+` written as `%20`).
 fn without_arg(query: &str, name: &str) -> String {
-    query
+    let kept = query
         .split('&')
         .filter(|p| {
             let k = p.split_once('=').map_or(*p, |(k, _)| k);
             parse_args(&format!("{k}=")).first().map(|(k, _)| k.as_str()) != Some(name)
         })
         .collect::<Vec<_>>()
-        .join("&")
+        .join("&");
+    kept.replace('+', "%20")
 }
 
 impl KeyAuth {
@@ -271,5 +273,6 @@ mod tests {
         assert!(matches!(from_query(Some("other=1"), "apikey"), Found::None));
         assert_eq!(without_arg("a=1&apikey=x&b=2", "apikey"), "a=1&b=2");
         assert_eq!(without_arg("apikey=x", "apikey"), "");
+        assert_eq!(without_arg("q=a+b&apikey=x", "apikey"), "q=a%20b");
     }
 }

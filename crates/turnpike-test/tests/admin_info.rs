@@ -297,7 +297,6 @@ async fn endpoints_names_the_validate_route_like_kong() {
 }
 
 #[tokio::test]
-#[ignore = "pending issue 5: credential entities (key-auths, basic-auths, jwts, hmac-auths, acls) come with the plugin runtime"]
 async fn endpoints_lists_plugin_entity_endpoints() {
     let gw = Gateway::builder().start().await;
     let list = endpoints(&gw.admin()).await;
@@ -581,7 +580,6 @@ async fn schemas_endpoints() {
 }
 
 #[tokio::test]
-#[ignore = "pending issue 5: plugin config schemas come with the plugin runtime"]
 async fn plugin_config_schemas() {
     let gw = Gateway::builder().start().await;
     let c = gw.admin();

@@ -333,9 +333,8 @@ async fn jwt_refusals() {
     let res = p.request("GET", "/hs", &[("authorization", "Bearer not-a-jwt")], "").await;
     assert_jwt_refusal(&res, r#"{"message":"Bad token; invalid JSON"}"#, invalid, "one part");
 
-    let none = jwt(&json!({"typ": "JWT", "alg": "none"}), &json!({"iss": "bob-key"}), |_| {
-        Vec::new()
-    });
+    let none =
+        jwt(&json!({"typ": "JWT", "alg": "none"}), &json!({"iss": "bob-key"}), |_| Vec::new());
     let res = p.request("GET", "/hs", &[("authorization", &bearer(&none))], "").await;
     assert_jwt_refusal(&res, r#"{"message":"Bad token; invalid alg"}"#, invalid, "alg none");
 
@@ -471,11 +470,21 @@ async fn jwt_credential_endpoints() {
     let res = a.post_json(&format!("/consumers/{}/jwt", s(&bob["id"])), &json!({})).await;
     let other = expect(&res, 201, "POST {}");
     for (case, c) in [("no body", &generated), ("{}", &other)] {
-        let mut keys: Vec<&str> = c.as_object().expect("object").keys().map(|k| k.as_str()).collect();
+        let mut keys: Vec<&str> =
+            c.as_object().expect("object").keys().map(|k| k.as_str()).collect();
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["algorithm", "consumer", "created_at", "id", "key", "rsa_public_key", "secret", "tags"],
+            [
+                "algorithm",
+                "consumer",
+                "created_at",
+                "id",
+                "key",
+                "rsa_public_key",
+                "secret",
+                "tags"
+            ],
             "{case}: {c}"
         );
         assert!(is_uuid(&c["id"]), "{case}: {c}");
@@ -507,7 +516,8 @@ async fn jwt_credential_endpoints() {
 
     // RS256 and friends need a loadable rsa_public_key
     let conditional = "failed conditional validation given value of field 'algorithm'";
-    let res = a.post_json("/consumers/bob/jwt", &json!({"key": "bob5", "algorithm": "RS256"})).await;
+    let res =
+        a.post_json("/consumers/bob/jwt", &json!({"key": "bob5", "algorithm": "RS256"})).await;
     assert_eq!(
         expect(&res, 400, "RS256 without rsa_public_key"),
         json!({
@@ -682,7 +692,8 @@ async fn hmac_refusals() {
     let res = p.request("GET", "/signed", &[("date", &date), ("authorization", "asd")], "").await;
     assert_error(&res, 401, not_valid, Some("hmac"), "not an hmac authorization");
     let stranger = sign("nobody", "hmac-sha256", "alice-secret", &date);
-    let res = p.request("GET", "/signed", &[("date", &date), ("authorization", &stranger)], "").await;
+    let res =
+        p.request("GET", "/signed", &[("date", &date), ("authorization", &stranger)], "").await;
     assert_error(&res, 401, not_valid, Some("hmac"), "unknown username");
     let unknown_alg = good.replace("hmac-sha256", "hmac-sha");
     let headers = [("date", date.as_str()), ("authorization", unknown_alg.as_str())];
@@ -699,7 +710,8 @@ async fn hmac_refusals() {
     // the request line signed is not the one sent
     let lines = [("date", date.as_str()), ("request-line", "GET /signed/other HTTP/1.1")];
     let auth = hmac_authorization("alice-hmac", "hmac-sha256", "alice-secret", &lines);
-    let res = p.request("GET", "/signed/request", &[("date", &date), ("authorization", &auth)], "").await;
+    let res =
+        p.request("GET", "/signed/request", &[("date", &date), ("authorization", &auth)], "").await;
     assert_error(&res, 401, not_same, Some("hmac"), "another request line");
 }
 
@@ -719,7 +731,8 @@ async fn hmac_algorithms_and_enforced_headers() {
     let res = p.request("GET", "/sha256", &[("date", &date), ("authorization", &sha256)], "").await;
     proxied(&res, "allowed algorithm");
 
-    let res = p.request("GET", "/enforced", &[("date", &date), ("authorization", &sha256)], "").await;
+    let res =
+        p.request("GET", "/enforced", &[("date", &date), ("authorization", &sha256)], "").await;
     assert_error(&res, 401, not_valid, Some("hmac"), "enforced request-line missing");
     let lines = [("date", date.as_str()), ("request-line", "GET /enforced HTTP/1.1")];
     let auth = hmac_authorization("alice-hmac", "hmac-sha256", "alice-secret", &lines);
