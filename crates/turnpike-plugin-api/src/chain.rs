@@ -127,6 +127,13 @@ impl Protocols {
     pub fn contains(self, bit: u8) -> bool {
         self.0 & bit != 0
     }
+
+    /// Whether any protocol is one of the HTTP subsystem's. Kong runs an instance on every
+    /// request of the subsystem its protocols name (`should_process_plugin`); the protocols are
+    /// not matched against the request's own scheme.
+    pub fn http_subsystem(self) -> bool {
+        self.0 & (Self::HTTP | Self::HTTPS | Self::GRPC | Self::GRPCS | Self::WS | Self::WSS) != 0
+    }
 }
 
 /// One plugin instance, built.
@@ -199,20 +206,12 @@ pub struct Chain {
 impl Chain {
     /// Runs the access phase: each entry's instance, picked with the consumer known at its
     /// turn. The instances that ran are collected for the later phases.
-    pub fn access(
-        &self,
-        ctx: &mut Ctx<'_>,
-        protocol: u8,
-        ran: &mut Vec<Instance>,
-    ) -> Result<(), Exit> {
+    pub fn access(&self, ctx: &mut Ctx<'_>, ran: &mut Vec<Instance>) -> Result<(), Exit> {
         for e in &self.entries {
             let consumer = ctx.state.consumer.clone();
             let Some(inst) = e.select(consumer.as_deref().map(|c| c.id.as_str())) else {
                 continue;
             };
-            if !inst.protocols.contains(protocol) {
-                continue;
-            }
             ran.push(inst.clone());
             inst.plugin.access(ctx)?;
         }
@@ -291,6 +290,10 @@ impl Chains {
             }
             let name = row.get("name").and_then(Value::as_str).unwrap_or_default();
             let Some(f) = factories.iter().find(|f| f.name() == name) else { continue };
+            let protocols = Protocols::of(row.get("protocols"));
+            if !protocols.http_subsystem() {
+                continue; // a stream-only instance (tcp, tls, udp)
+            }
             let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
             let config = row.get("config").cloned().unwrap_or(Value::Object(Default::default()));
             let plugin = f.build(&config, env).map_err(|message| BuildError {
@@ -299,12 +302,7 @@ impl Chains {
                 message,
             })?;
             built.push(Row {
-                inst: Instance {
-                    id: Arc::from(id),
-                    name: f.name(),
-                    plugin,
-                    protocols: Protocols::of(row.get("protocols")),
-                },
+                inst: Instance { id: Arc::from(id), name: f.name(), plugin, protocols },
                 priority: f.priority(),
                 route: fk(row, "route"),
                 service: fk(row, "service"),

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use turnpike_plugin_api::{
-    chain, BuildEnv, Chains, Consumers, Ctx, PluginSelection, Protocols, Request, RequestState,
-    ResponseHead,
+    chain, BuildEnv, Chains, Consumers, Ctx, PluginSelection, Request, RequestState, ResponseHead,
 };
 
 const CONSUMERS: usize = 100_000;
@@ -109,7 +108,6 @@ fn bench(c: &mut Criterion) {
             ("user-agent", "bench".into()),
         ],
     };
-    let http = Protocols::request("http");
     let mut group = c.benchmark_group("plugin chain");
     for (label, plugins) in sets {
         let env = BuildEnv::new(&table, &rows);
@@ -122,7 +120,7 @@ fn bench(c: &mut Criterion) {
                 let mut ran = Vec::with_capacity(chain.entries.len());
                 let mut ctx =
                     Ctx { request: &req, state: &mut state, route_id: "r", service_id: Some("s") };
-                assert!(chain.access(&mut ctx, http, &mut ran).is_ok());
+                assert!(chain.access(&mut ctx, &mut ran).is_ok());
                 let get = |_: &str| None;
                 let mut head = ResponseHead {
                     status: 200,

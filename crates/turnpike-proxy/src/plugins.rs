@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use turnpike_plugin_api::phase::UpstreamChanges;
 use turnpike_plugin_api::{
-    chain, Chain, Ctx, Exit, ExitBody, Instance, Protocols, Request, RequestState, ResponseHead,
+    chain, Chain, Ctx, Exit, ExitBody, Instance, Request, RequestState, ResponseHead,
 };
 
 use crate::errors::{kong_error, ErrCtx, Reply};
@@ -94,20 +94,6 @@ impl Request for View<'_> {
     }
 }
 
-/// The protocol bit a request counts as for plugin `protocols`.
-fn protocol_bit(scheme: &str, grpc: bool, websocket: bool) -> u8 {
-    let tls = scheme == "https";
-    let name = match (grpc, websocket, tls) {
-        (true, _, false) => "grpc",
-        (true, _, true) => "grpcs",
-        (false, true, false) => "ws",
-        (false, true, true) => "wss",
-        (false, false, false) => "http",
-        (false, false, true) => "https",
-    };
-    Protocols::request(name)
-}
-
 /// What the access phase of a route's chain decided.
 pub(crate) struct Access {
     pub(crate) run: Box<PluginRun>,
@@ -119,8 +105,6 @@ pub(crate) struct AccessInput<'a> {
     pub(crate) req: &'a Req,
     pub(crate) client_ip: IpAddr,
     pub(crate) scheme: &'a str,
-    pub(crate) grpc: bool,
-    pub(crate) websocket: bool,
     pub(crate) route_id: &'a str,
     pub(crate) service_id: Option<&'a str>,
 }
@@ -135,11 +119,10 @@ pub(crate) fn access(chain: &Chain, input: &AccessInput<'_>) -> Access {
         scheme,
     });
     let view = View { req: input.req, client_ip: input.client_ip, scheme };
-    let protocol = protocol_bit(scheme, input.grpc, input.websocket);
     let PluginRun { ran, state, .. } = &mut *run;
     let mut ctx =
         Ctx { request: &view, state, route_id: input.route_id, service_id: input.service_id };
-    let exit = chain.access(&mut ctx, protocol, ran).err();
+    let exit = chain.access(&mut ctx, ran).err();
     Access { run, exit }
 }
 

@@ -315,8 +315,6 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
             req,
             client_ip: client.addr,
             scheme: forwarded_proto,
-            grpc: service.scheme.is_grpc() || p.grpc || p.grpcs,
-            websocket,
             route_id: &route.id,
             service_id: Some(&service.id),
         };
