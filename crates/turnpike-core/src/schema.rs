@@ -125,6 +125,8 @@ pub struct Validators {
 pub struct Field {
     pub ty: Type,
     pub required: bool,
+    /// `required = false` written out in Kong's schema (and so printed by `/schemas`).
+    pub explicit_optional: bool,
     pub default: Option<Value>,
     pub auto: bool,
     pub unique: bool,
@@ -146,6 +148,7 @@ impl Field {
         Self {
             ty,
             required: false,
+            explicit_optional: false,
             default: None,
             auto: false,
             unique: false,
@@ -197,8 +200,10 @@ impl Field {
         self.required = true;
         self
     }
+    /// `required = false`, stated explicitly (Kong prints it in `/schemas`).
     pub fn optional(mut self) -> Self {
         self.required = false;
+        self.explicit_optional = true;
         self
     }
     pub fn default(mut self, v: Value) -> Self {

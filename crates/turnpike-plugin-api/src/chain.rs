@@ -35,6 +35,13 @@ pub trait PluginFactory: Send + Sync + 'static {
     fn build(&self, config: &Value, env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String>;
 }
 
+/// Who this node is, for plugins that report it.
+#[derive(Debug, Clone, Default)]
+pub struct NodeInfo {
+    pub id: String,
+    pub hostname: String,
+}
+
 /// The plugin implementations a node runs (those enabled by `plugins`).
 #[derive(Clone, Default)]
 pub struct Factories(pub Vec<Arc<dyn PluginFactory>>);
@@ -49,6 +56,8 @@ impl std::fmt::Debug for Factories {
 /// (credentials), and tables shared by every instance of a build.
 pub struct BuildEnv<'a> {
     pub consumers: &'a Arc<Consumers>,
+    /// This node's id and host name (`kong.node.get_id`, `kong.node.get_hostname`).
+    pub node: &'a NodeInfo,
     rows: &'a dyn Fn(&str) -> &'a [Value],
     shared: RefCell<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
 }
@@ -60,8 +69,12 @@ impl std::fmt::Debug for BuildEnv<'_> {
 }
 
 impl<'a> BuildEnv<'a> {
-    pub fn new(consumers: &'a Arc<Consumers>, rows: &'a dyn Fn(&str) -> &'a [Value]) -> Self {
-        Self { consumers, rows, shared: RefCell::new(HashMap::new()) }
+    pub fn new(
+        consumers: &'a Arc<Consumers>,
+        node: &'a NodeInfo,
+        rows: &'a dyn Fn(&str) -> &'a [Value],
+    ) -> Self {
+        Self { consumers, node, rows, shared: RefCell::new(HashMap::new()) }
     }
 
     /// The rows of an entity (e.g. `keyauth_credentials`).

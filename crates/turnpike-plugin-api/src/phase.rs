@@ -67,6 +67,12 @@ pub trait Request {
     fn forwarded_scheme(&self) -> &str;
     /// The request body, when a plugin of the chain asked for it and it fit the buffer.
     fn body(&self) -> Option<&[u8]>;
+    /// The host the client asked for, lowercase, without a port (`kong.request.get_host`).
+    fn host(&self) -> &str;
+    /// The port the client connected to (`kong.request.get_port`).
+    fn port(&self) -> u16;
+    /// Every header, in order, with its name as received.
+    fn for_each_header(&self, f: &mut dyn FnMut(&str, &[u8]));
 }
 
 impl dyn Request + '_ {

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use turnpike_plugin_api::{
-    chain, BuildEnv, Chains, Consumers, Ctx, PluginSelection, Request, RequestState, ResponseHead,
+    chain, BuildEnv, Chains, Consumers, Ctx, NodeInfo, PluginSelection, Request, RequestState,
+    ResponseHead,
 };
 
 const CONSUMERS: usize = 100_000;
@@ -55,6 +56,17 @@ impl Request for Req {
     fn body(&self) -> Option<&[u8]> {
         Some(&[])
     }
+    fn host(&self) -> &str {
+        "example.com"
+    }
+    fn port(&self) -> u16 {
+        8000
+    }
+    fn for_each_header(&self, f: &mut dyn FnMut(&str, &[u8])) {
+        for (n, v) in &self.headers {
+            f(n, v.as_bytes());
+        }
+    }
 }
 
 fn uuid(n: usize, kind: u8) -> String {
@@ -77,6 +89,7 @@ fn bench(c: &mut Criterion) {
         .map(|i| json!({ "id": uuid(i, 3), "group": "gold", "consumer": { "id": uuid(i, 1) } }))
         .collect();
     let table = Arc::new(Consumers::from_rows(&consumers));
+    let node = NodeInfo::default();
     let rows = |name: &str| -> &[Value] {
         match name {
             "keyauth_credentials" => &keys,
@@ -110,7 +123,7 @@ fn bench(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("plugin chain");
     for (label, plugins) in sets {
-        let env = BuildEnv::new(&table, &rows);
+        let env = BuildEnv::new(&table, &node, &rows);
         let chains = Chains::build(&plugins, &factories.0, &env).expect("chains");
         let chain = chains.for_route("r", Some("s"));
         group.bench_function(label, |b| {

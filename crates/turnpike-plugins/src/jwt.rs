@@ -127,7 +127,7 @@ impl Plugin for Jwt {
             return Ok(());
         }
         let source = Source::new(ctx.request);
-        let now = turnpike_core::time::now_ms() / 1000.0;
+        let now = turnpike_core::time::now_ms();
         let outcome =
             jwt_token::authenticate_request(&source, &self.conf, now, |k| self.secrets.0.get(k));
         let failure = match outcome {

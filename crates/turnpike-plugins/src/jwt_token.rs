@@ -373,12 +373,13 @@ impl fmt::Display for JwtFailure {
 }
 
 /// Kong's challenge: `Bearer`, `Bearer realm="<realm>"`, with `error="invalid_token"` appended
-/// (`Bearer error="invalid_token"`, `Bearer realm="r", error="invalid_token"`). The realm is
+/// (`Bearer error="invalid_token"`, `Bearer realm="r" error="invalid_token"` as in Kong 3.9). The realm is
 /// inserted as configured, unescaped, as Kong does.
 pub fn www_authenticate(realm: Option<&str>, invalid_token: bool) -> String {
     match (realm, invalid_token) {
         (Some(realm), false) => format!("Bearer realm=\"{realm}\""),
-        (Some(realm), true) => format!("Bearer realm=\"{realm}\", error=\"invalid_token\""),
+        // Kong 3.9 joins them without a comma (later versions add one)
+        (Some(realm), true) => format!("Bearer realm=\"{realm}\" error=\"invalid_token\""),
         (None, false) => "Bearer".to_owned(),
         (None, true) => "Bearer error=\"invalid_token\"".to_owned(),
     }
@@ -1655,7 +1656,7 @@ MCowBQYDK2VwAyEAlMUVm1R7jyFr+8ZNz7SW+QgRw/5LDVE6RMS8whYVbiI=\n\
         assert_eq!(failure.message(), None);
         assert_eq!(
             failure.www_authenticate(Some("api")).as_deref(),
-            Some(r#"Bearer realm="api", error="invalid_token""#)
+            Some(r#"Bearer realm="api" error="invalid_token""#)
         );
 
         // Kong's add_error: a repeated name collects a list.
@@ -1829,7 +1830,7 @@ MCowBQYDK2VwAyEAlMUVm1R7jyFr+8ZNz7SW+QgRw/5LDVE6RMS8whYVbiI=\n\
         assert_eq!(www_authenticate(None, false), "Bearer");
         assert_eq!(www_authenticate(None, true), r#"Bearer error="invalid_token""#);
         assert_eq!(www_authenticate(Some("r"), false), r#"Bearer realm="r""#);
-        assert_eq!(www_authenticate(Some("r"), true), r#"Bearer realm="r", error="invalid_token""#);
+        assert_eq!(www_authenticate(Some("r"), true), r#"Bearer realm="r" error="invalid_token""#);
         let gone = JwtFailure::consumer_not_found("iss", "k");
         assert_eq!(gone.message(), Some("Could not find consumer for 'iss=k'"));
         assert_eq!(gone.status, 401);

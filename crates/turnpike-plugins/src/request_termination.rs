@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use turnpike_plugin_api::{BuildEnv, Ctx, Exit, ExitBody, Phase, Plugin, PluginFactory};
+use turnpike_plugin_api::phase::{body_kind, parse_args, BodyKind};
+use turnpike_plugin_api::{BuildEnv, Ctx, Exit, ExitBody, NodeInfo, Phase, Plugin, PluginFactory};
 
 use crate::auth;
 
@@ -54,40 +55,74 @@ impl PluginFactory for Factory {
     fn schema(&self) -> turnpike_core::schema::Schema {
         crate::schemas::plugin_schema("request-termination").unwrap_or_default()
     }
-    fn build(&self, config: &Value, _env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
+    fn build(&self, config: &Value, env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
         let conf: Config = auth::config(config)?;
-        Ok(Arc::new(Termination { conf }))
+        Ok(Arc::new(Termination { conf, node: env.node.clone() }))
     }
 }
 
 struct Termination {
     conf: Config,
+    node: NodeInfo,
 }
 
 impl Termination {
+    /// Kong's `echo` body: the request as the gateway saw it.
     fn echo(&self, ctx: &Ctx<'_>, message: Option<&str>) -> Value {
+        let r = ctx.request;
+        // header names lowercase; a repeated header becomes an array (`kong.request.get_headers`)
         let mut headers = serde_json::Map::new();
-        let mut names: Vec<String> = Vec::new();
-        for name in ["host", "user-agent", "accept", "content-type", "content-length"] {
-            if ctx.request.header(name).is_some() {
-                names.push(name.to_owned());
+        r.for_each_header(&mut |name, value| {
+            let name = name.to_ascii_lowercase();
+            let value = Value::String(String::from_utf8_lossy(value).into_owned());
+            match headers.get_mut(&name) {
+                Some(Value::Array(list)) => list.push(value),
+                Some(first) => *first = Value::Array(vec![first.take(), value]),
+                None => {
+                    headers.insert(name, value);
+                }
+            }
+        });
+        let mut query = serde_json::Map::new();
+        for (k, v) in r.query_args() {
+            let v = Value::String(v);
+            match query.get_mut(&k) {
+                Some(Value::Array(list)) => list.push(v),
+                Some(first) => *first = Value::Array(vec![first.take(), v]),
+                None => {
+                    query.insert(k, v);
+                }
             }
         }
-        for n in names {
-            if let Some(v) = ctx.request.header_str(&n) {
-                headers.insert(n, Value::String(v.to_owned()));
-            }
-        }
-        let query: serde_json::Map<String, Value> =
-            ctx.request.query_args().into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        let raw_body = r.body().map(|b| String::from_utf8_lossy(b).into_owned());
+        let body = r.body().and_then(|b| match body_kind(r.header_str("content-type")) {
+            Some(BodyKind::Json) => serde_json::from_slice::<Value>(b).ok(),
+            Some(BodyKind::Form) => Some(Value::Object(
+                parse_args(std::str::from_utf8(b).unwrap_or_default())
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+            )),
+            None => None,
+        });
         json!({
             "message": message,
+            "kong": {
+                "node_id": self.node.id,
+                "worker_pid": std::process::id(),
+                "hostname": self.node.hostname,
+            },
             "request": {
-                "scheme": ctx.request.forwarded_scheme(),
+                "scheme": r.forwarded_scheme(),
+                "host": r.host(),
+                "port": r.port(),
                 "headers": headers,
                 "query": query,
-                "method": ctx.request.method(),
-                "path": ctx.request.path(),
+                "body": body,
+                "raw_body": raw_body,
+                "method": r.method(),
+                "path": r.path(),
+                "uri_captures": { "named": {}, "unnamed": [] },
             },
             "matched_route": { "id": ctx.route_id },
             "matched_service": ctx.service_id.map(|id| json!({ "id": id })),
@@ -96,6 +131,10 @@ impl Termination {
 }
 
 impl Plugin for Termination {
+    fn needs_body(&self) -> bool {
+        self.conf.echo
+    }
+
     fn access(&self, ctx: &mut Ctx<'_>) -> Phase {
         let status = self.conf.status_code;
         if let Some(trigger) = &self.conf.trigger {

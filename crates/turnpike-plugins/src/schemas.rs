@@ -91,7 +91,7 @@ fn key_auth() -> Schema {
             .field("key_in_query", boolean(true))
             .field("key_in_body", boolean(false))
             .field("run_on_preflight", boolean(true))
-            .field("realm", Field::string()),
+            .field("realm", Field::string().optional()),
     )
 }
 
@@ -121,7 +121,7 @@ fn jwt() -> Schema {
                 Field::number().default(json!(0)).between(0.0, 31_536_000.0),
             )
             .field("header_names", Field::set(Field::string()).default(json!(["authorization"])))
-            .field("realm", Field::string()),
+            .field("realm", Field::string().optional()),
     )
     // A positive maximum_expiration is only enforced through the `exp` claim. An absent
     // claims_to_verify passes, as in Kong: the `then` match is not `required`.
@@ -149,7 +149,7 @@ fn hmac_auth() -> Schema {
                 Field::array(Field::string().one_of(HMAC_ALGORITHMS.iter().copied()))
                     .default(json!(HMAC_ALGORITHMS)),
             )
-            .field("realm", Field::string()),
+            .field("realm", Field::string().optional()),
     )
 }
 
@@ -211,8 +211,8 @@ fn ip_restriction() -> Schema {
                 Schema::record()
                     .field("allow", Field::array(typedefs::ip_or_cidr()))
                     .field("deny", Field::array(typedefs::ip_or_cidr()))
-                    .field("status", Field::number())
-                    .field("message", Field::string()),
+                    .field("status", Field::number().optional())
+                    .field("message", Field::string().optional()),
             ),
         )
         .check(EntityCheck::at_least_one_of(&["config.allow", "config.deny"]))

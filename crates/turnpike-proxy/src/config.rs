@@ -313,7 +313,7 @@ impl ProxyConfig {
         let rows = |name: &str| -> &[serde_json::Value] {
             snap.plugin_entities.get(name).map(Vec::as_slice).unwrap_or(&[])
         };
-        let env = BuildEnv::new(&consumers, &rows);
+        let env = BuildEnv::new(&consumers, &settings.node, &rows);
         let chains = Chains::build(&snap.plugins, &settings.plugins.0, &env)?;
 
         let mut defs = Vec::new();

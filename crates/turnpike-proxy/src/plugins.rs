@@ -25,6 +25,7 @@ pub(crate) struct PluginRun {
     pub(crate) state: RequestState,
     client_ip: IpAddr,
     scheme: &'static str,
+    port: u16,
 }
 
 /// The request as plugins see it.
@@ -32,6 +33,9 @@ struct View<'a> {
     req: &'a Req,
     client_ip: IpAddr,
     scheme: &'static str,
+    port: u16,
+    /// The lowercase host, computed when a plugin asks.
+    host: std::cell::OnceCell<String>,
 }
 
 impl Request for View<'_> {
@@ -92,6 +96,40 @@ impl Request for View<'_> {
         }
         self.req.body.as_deref()
     }
+
+    fn host(&self) -> &str {
+        self.host.get_or_init(|| {
+            let h = self.req.host.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            let name = if h.starts_with('[') {
+                h.find(']').map_or(&h[..], |i| &h[..=i])
+            } else {
+                match h.rsplit_once(':') {
+                    Some((n, p)) if p.bytes().all(|b| b.is_ascii_digit()) => n,
+                    _ => &h[..],
+                }
+            };
+            name.to_ascii_lowercase()
+        })
+    }
+
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn for_each_header(&self, f: &mut dyn FnMut(&str, &[u8])) {
+        match &self.req.headers {
+            Headers::H1(fields) => {
+                for (n, v, _) in fields.iter() {
+                    f(std::str::from_utf8(n).unwrap_or_default(), v);
+                }
+            }
+            Headers::Map(m) => {
+                for (n, v) in m {
+                    f(n.as_str(), v.as_bytes());
+                }
+            }
+        }
+    }
 }
 
 /// What the access phase of a route's chain decided.
@@ -105,6 +143,7 @@ pub(crate) struct AccessInput<'a> {
     pub(crate) req: &'a Req,
     pub(crate) client_ip: IpAddr,
     pub(crate) scheme: &'a str,
+    pub(crate) port: u16,
     pub(crate) route_id: &'a str,
     pub(crate) service_id: Option<&'a str>,
 }
@@ -117,8 +156,15 @@ pub(crate) fn access(chain: &Chain, input: &AccessInput<'_>) -> Access {
         state: RequestState::default(),
         client_ip: input.client_ip,
         scheme,
+        port: input.port,
     });
-    let view = View { req: input.req, client_ip: input.client_ip, scheme };
+    let view = View {
+        req: input.req,
+        client_ip: input.client_ip,
+        scheme,
+        port: input.port,
+        host: std::cell::OnceCell::new(),
+    };
     let PluginRun { ran, state, .. } = &mut *run;
     let mut ctx =
         Ctx { request: &view, state, route_id: input.route_id, service_id: input.service_id };
@@ -199,7 +245,13 @@ impl PluginRun {
         status: u16,
         get: &dyn Fn(&str) -> Option<String>,
     ) -> HeadChanges {
-        let view = View { req, client_ip: self.client_ip, scheme: self.scheme };
+        let view = View {
+            req,
+            client_ip: self.client_ip,
+            scheme: self.scheme,
+            port: self.port,
+            host: std::cell::OnceCell::new(),
+        };
         let mut head = ResponseHead {
             status,
             header: get,

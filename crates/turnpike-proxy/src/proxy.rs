@@ -315,6 +315,7 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
             req,
             client_ip: client.addr,
             scheme: forwarded_proto,
+            port: conn.local.port(),
             route_id: &route.id,
             service_id: Some(&service.id),
         };
@@ -672,7 +673,13 @@ pub(crate) fn failure_reply(e: &UpError, req: &Req, w: &Worker, plan: &Plan) -> 
                 .body_limit
                 .is_some_and(|l| w.settings.client_max_body_size.is_none_or(|max| l < max)) =>
         {
-            let mut r = kong_error(413, "Request size limit exceeded", &ctx);
+            // request-size-limiting: 417 when the client asked for `100-continue`
+            let expect = req
+                .headers
+                .get_str(Known::Expect)
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case("100-continue"));
+            let mut r =
+                kong_error(if expect { 417 } else { 413 }, "Request size limit exceeded", &ctx);
             r.close = true;
             r
         }

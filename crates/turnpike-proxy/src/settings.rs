@@ -258,6 +258,8 @@ pub struct ProxySettings {
     pub charset_utf8: bool,
     /// The plugin implementations this node runs.
     pub plugins: turnpike_plugin_api::Factories,
+    /// This node's id and host name, for plugins.
+    pub node: turnpike_plugin_api::NodeInfo,
 }
 
 impl Default for ProxySettings {
@@ -283,6 +285,7 @@ impl Default for ProxySettings {
             allow_debug_header: false,
             charset_utf8: true,
             plugins: turnpike_plugin_api::Factories::default(),
+            node: turnpike_plugin_api::NodeInfo::default(),
         }
     }
 }

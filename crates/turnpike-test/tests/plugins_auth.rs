@@ -330,7 +330,6 @@ async fn key_auth_hide_credentials() {
 /// space (PDK test `t/01-pdk/06-service-request/14-clear_query_arg.t` TEST 8: `c+d=1+2`
 /// becomes `c%20d=1%202`).
 #[tokio::test]
-#[ignore = "gateway bug: hide_credentials leaves `+` in the remaining query args; Kong's clear_query_arg sends `%20`"]
 async fn key_auth_hide_credentials_reencodes_spaces_like_kong() {
     let up = Upstream::http().start().await;
     let gw = Gateway::builder().start().await;
@@ -343,6 +342,57 @@ async fn key_auth_hide_credentials_reencodes_spaces_like_kong() {
 
     let seen = upstream(&send(&gw, "GET", "/hidden?c+d=1+2&apikey=k1&q=a%20b", &[]).await);
     assert_eq!(seen["query"], "c%20d=1%202&q=a%20b");
+}
+
+/// POSTs `body` with `headers` to the proxy.
+async fn post_body(gw: &Gateway, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+    gw.proxy().request("POST", path, headers, body.to_owned()).await
+}
+
+/// `key_in_body`: a key in a form or JSON body (Kong's `kong.request.get_body`), after the
+/// header and the query string; a repeated field is a duplicate; `hide_credentials` removes the
+/// field from the body sent upstream.
+#[tokio::test]
+async fn key_auth_key_in_body() {
+    let up = Upstream::http().start().await;
+    let gw = Gateway::builder().start().await;
+    echo_route(&gw, &up, "body", "/body").await;
+    echo_route(&gw, &up, "bodyhide", "/bodyhide").await;
+    post(&gw, "/consumers", json!({"username": "kim"})).await;
+    post(&gw, "/consumers/kim/key-auth", json!({"key": "k1"})).await;
+    let conf = json!({"key_in_body": true});
+    post(&gw, "/routes/body/plugins", json!({"name": "key-auth", "config": conf})).await;
+    let conf = json!({"key_in_body": true, "hide_credentials": true});
+    post(&gw, "/routes/bodyhide/plugins", json!({"name": "key-auth", "config": conf})).await;
+    until_status(&gw, "/body", &[], 401).await;
+    until_status(&gw, "/bodyhide", &[], 401).await;
+
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let json_ct = [("content-type", "application/json")];
+    let seen = upstream(&post_body(&gw, "/body", &form, "apikey=k1&x=1").await);
+    assert_eq!(up_header(&seen, "x-consumer-username"), Some("kim"));
+    assert_eq!(seen["body"], "apikey=k1&x=1", "the body goes upstream as sent");
+    let seen = upstream(&post_body(&gw, "/body", &json_ct, r#"{"apikey":"k1"}"#).await);
+    assert_eq!(up_header(&seen, "x-consumer-username"), Some("kim"));
+    let res = post_body(&gw, "/body", &form, "apikey=k1&apikey=k1").await;
+    assert_key_401(&res, "Duplicate API key found", "Key");
+    let res = post_body(&gw, "/body", &json_ct, r#"{"apikey":["k1","k1"]}"#).await;
+    assert_key_401(&res, "Duplicate API key found", "Key");
+    let res = post_body(&gw, "/body", &json_ct, r#"{"apikey":123}"#).await;
+    assert_key_401(&res, "No API key found in request", "Key");
+    let res = post_body(&gw, "/body", &[("content-type", "text/plain")], "apikey=k1").await;
+    assert_key_401(&res, "No API key found in request", "Key");
+    // the header and the query string still count, and come first
+    let res =
+        gw.proxy().request("POST", "/body", &[("apikey", "nope"), form[0]], "apikey=k1").await;
+    assert_key_401(&res, "Unauthorized", "Key");
+    upstream(&post_body(&gw, "/body?apikey=k1", &form, "x=1").await);
+
+    let seen = upstream(&post_body(&gw, "/bodyhide", &form, "apikey=k1&x=1").await);
+    assert_eq!((&seen["body"], &seen["body_len"]), (&json!("x=1"), &json!(3)));
+    let seen = upstream(&post_body(&gw, "/bodyhide", &json_ct, r#"{"apikey":"k1","x":1}"#).await);
+    assert_eq!(seen["body"], r#"{"x":1}"#);
+    assert_eq!(up_header(&seen, "x-consumer-username"), Some("kim"));
 }
 
 /// Credentials through the Admin API: a generated key, keys added and removed while the
@@ -460,6 +510,18 @@ async fn basic_auth_credentials_and_failures() {
     let auth = basic("bob-user:kong");
     let seen = upstream(&send(&gw, "GET", "/basic", &[("proxy-authorization", &auth)]).await);
     assert_eq!(up_header(&seen, "x-credential-identifier"), Some("bob-user"));
+
+    // Proxy-Authorization is tried first; Authorization only when it names no credential
+    let good = basic("bob-user:kong");
+    for (case, proxy, status) in [
+        ("unknown user in Proxy-Authorization", basic("alice:kong"), 200),
+        ("malformed Proxy-Authorization", "Basic !!!".to_owned(), 200),
+        ("known user, wrong password in Proxy-Authorization", basic("colon-user:nope"), 401),
+    ] {
+        let headers = [("authorization", good.as_str()), ("proxy-authorization", proxy.as_str())];
+        let res = send(&gw, "GET", "/basic", &headers).await;
+        assert_eq!(res.status, status, "{case}: {}", res.text());
+    }
 
     let failures: &[(&str, Option<String>)] = &[
         ("no header", None),
@@ -641,7 +703,7 @@ async fn two_auth_plugins_or_and_and() {
 async fn acl_allow_deny_and_groups_header() {
     let up = Upstream::http().start().await;
     let gw = Gateway::builder().start().await;
-    for name in ["allow", "deny", "hidden", "noauth", "anon"] {
+    for name in ["allow", "deny", "hidden", "noauth", "anon", "anon-nogroups"] {
         echo_route(&gw, &up, name, &format!("/{name}")).await;
     }
     for (user, groups) in [("alice", &["admin", "dev"][..]), ("bob", &["guest"]), ("carol", &[])] {
@@ -655,6 +717,7 @@ async fn acl_allow_deny_and_groups_header() {
     }
     let anon = post(&gw, "/consumers", json!({"username": "anon"})).await;
     post(&gw, "/consumers/anon/acls", json!({"group": "public"})).await;
+    post(&gw, "/consumers", json!({"username": "nobody"})).await;
     let listed = expect(&gw.admin().get("/consumers/alice/acls").await, 200, "acls");
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(2), "{listed}");
 
@@ -663,8 +726,13 @@ async fn acl_allow_deny_and_groups_header() {
         ("deny", json!({"deny": ["admin"]})),
         ("hidden", json!({"allow": ["admin"], "hide_groups_header": true})),
         ("anon", json!({"allow": ["public"]})),
+        ("anon-nogroups", json!({"allow": ["public"]})),
     ] {
-        let auth = if route == "anon" { json!({"anonymous": "anon"}) } else { json!({}) };
+        let auth = match route {
+            "anon" => json!({"anonymous": "anon"}),
+            "anon-nogroups" => json!({"anonymous": "nobody"}),
+            _ => json!({}),
+        };
         post(&gw, &format!("/routes/{route}/plugins"), json!({"name": "key-auth", "config": auth}))
             .await;
         post(&gw, &format!("/routes/{route}/plugins"), json!({"name": "acl", "config": conf}))
@@ -707,6 +775,8 @@ async fn acl_allow_deny_and_groups_header() {
     assert_eq!(up_header(&seen, "x-consumer-id"), Some(s(&anon["id"])));
     assert_eq!(up_header(&seen, "x-consumer-groups"), Some("public"));
     assert_error(&get("/anon", "alice").await, 403, forbidden);
+    // an anonymous consumer without any group, on an allow list: no credential, so 401
+    assert_error(&send(&gw, "GET", "/anon-nogroups", &[]).await, 401, "Unauthorized");
     // acl without any authentication plugin
     assert_error(&get("/noauth", "alice").await, 401, "Unauthorized");
 

@@ -153,7 +153,11 @@ async fn preflight(p: &Client, path: &str, origin: &str, extra: &[(&str, &str)])
 /// configured headers; the upstream never sees them.
 #[tokio::test]
 async fn cors_preflight_is_answered_by_the_gateway() {
-    let routes = [("defaults", json!({})), ("full", full_config())];
+    let routes = [
+        ("defaults", json!({})),
+        ("full", full_config()),
+        ("private", json!({"origins": ["allowed-domain.test"], "private_network": true})),
+    ];
     let (gw, upstream) = gateway_with(&[], "cors", &routes).await;
     let p = gw.proxy();
 
@@ -187,6 +191,16 @@ async fn cors_preflight_is_answered_by_the_gateway() {
     let res = preflight(&p, "/full", "origin5.test", &acrh).await;
     assert_eq!(res.header("access-control-allow-headers").as_deref(), Some("origin,type,accepts"));
 
+    // "support private-network"
+    let pna = [("access-control-request-private-network", "true")];
+    let res = preflight(&p, "/private", "allowed-domain.test", &pna).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let want = [Some("allowed-domain.test"), Some(DEFAULT_METHODS), None, None, None, None];
+    assert_cors(&res, want, &["Origin"], "private network");
+    assert_eq!(res.header("access-control-allow-private-network").as_deref(), Some("true"));
+    let res = preflight(&p, "/private", "allowed-domain.test", &[]).await;
+    assert_eq!(res.header("access-control-allow-private-network"), None);
+
     assert_eq!(upstream.connections(), 0, "a preflight reached the upstream");
 
     // an OPTIONS without Access-Control-Request-Method is no preflight: it is proxied
@@ -204,6 +218,8 @@ async fn cors_preflight_is_answered_by_the_gateway() {
 /// - `/sites`: origins `http://my-site.test`, `https://my-other-site.test:9000`;
 /// - `/star-credentials`: origins `*`, credentials;
 /// - `/star`: origins `*`;
+/// - `/star-listed`: origins `foo.bar` and `*`;
+/// - `/no-origins`: origins `[]`;
 /// - `/listed-credentials`: Kong's `cors12.test` (two origins, credentials, headers…);
 /// - `/continue`: preflight_continue;
 /// - `/keyauth`: origins `(.*\.)?example\.test`, with key-auth on the same route.
@@ -215,6 +231,8 @@ async fn cors_gateway() -> (Gateway, Upstream) {
         ("sites", json!({"origins": ["http://my-site.test", "https://my-other-site.test:9000"]})),
         ("star-credentials", json!({"origins": ["*"], "credentials": true})),
         ("star", json!({"origins": ["*"], "credentials": false})),
+        ("star-listed", json!({"origins": ["foo.bar", "*"]})),
+        ("no-origins", json!({"origins": []})),
         (
             "listed-credentials",
             json!({
@@ -302,6 +320,12 @@ async fn cors_headers_on_proxied_responses() {
     assert_cors(&res, [Some("*"), None, None, None, None, None], &[], "* credentials, no origin");
     let res = get("/star", Some("http://www.example.net")).await;
     assert_cors(&res, [Some("*"), None, None, None, None, None], &[], "* without credentials");
+    // `*` among other origins, and no origins at all, allow every origin
+    let res = get("/star-listed", Some("http://www.example.net")).await;
+    let want = [Some("*"), None, None, None, None, None];
+    assert_cors(&res, want, &["Origin"], "* among other origins");
+    let res = get("/no-origins", Some("http://www.example.net")).await;
+    assert_cors(&res, want, &[], "no origins");
 }
 
 /// "sets Vary and don't override existing Vary header", "removes upstream ACAO header when no

@@ -16,7 +16,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{json, Value};
-use turnpike_test::{create, expect, is_uuid, new_uuid, s, Client, Gateway, Resp, Upstream};
+use turnpike_test::{
+    create, expect, is_uuid, new_uuid, raw_exchange, s, Client, Gateway, Resp, Upstream,
+};
 
 // ---- fixtures -------------------------------------------------------------------------------
 
@@ -227,6 +229,7 @@ fn bearer(token: &str) -> String {
 /// - `/crumbs`: `cookie_names` `crumble` and `silly`, realm `test-jwt`;
 /// - `/exp`: `claims_to_verify` `exp`;
 /// - `/maxexp`: `claims_to_verify` `exp`, `maximum_expiration` 300;
+/// - `/preflight`: `run_on_preflight` false;
 ///
 /// the consumer `bob` (custom id `bob-custom`) with the HS256 secret `bob-key`/`bob-secret`,
 /// and the consumer `rosa` with the RS256 secret `rosa-key` ([`RSA_PUBLIC_KEY`]). Returns the
@@ -242,6 +245,7 @@ async fn jwt_gateway() -> (Gateway, Upstream, Value) {
     plugin_route(&a, "jwt", "exp", "jwt", json!({"claims_to_verify": ["exp"]})).await;
     let max = json!({"claims_to_verify": ["exp"], "maximum_expiration": 300});
     plugin_route(&a, "jwt", "maxexp", "jwt", max).await;
+    plugin_route(&a, "jwt", "preflight", "jwt", json!({"run_on_preflight": false})).await;
     let bob = json!({"username": "bob", "custom_id": "bob-custom"});
     let bob = create(&a, "/consumers", bob, "bob").await;
     let secret = json!({"key": "bob-key", "secret": "bob-secret"});
@@ -374,11 +378,39 @@ async fn jwt_refusals() {
     let body = r#"{"message":"Multiple tokens provided"}"#;
     assert_jwt_refusal(&res, body, invalid, "two different tokens");
 
-    // with a realm
+    // with a realm and no token (or only cookies not in cookie_names)
     let realm = r#"Bearer realm="test-jwt""#;
-    let realm_invalid = r#"Bearer realm="test-jwt" error="invalid_token""#;
     let res = p.get("/crumbs/request").await;
     assert_jwt_refusal(&res, r#"{"message":"Unauthorized"}"#, realm, "realm, no token");
+    // a cookie that is not one of cookie_names is not looked at
+    let cookie = format!("other={good}");
+    let res = p.request("GET", "/crumbs", &[("cookie", &cookie)], "").await;
+    assert_jwt_refusal(&res, r#"{"message":"Unauthorized"}"#, realm, "another cookie");
+
+    // run_on_preflight=false lets OPTIONS through unauthenticated, and only OPTIONS
+    let res = p.request("OPTIONS", "/preflight", &[], "").await;
+    let seen = proxied(&res, "OPTIONS, run_on_preflight off");
+    assert_eq!(seen["method"], "OPTIONS");
+    assert_eq!(up(&seen, "x-consumer-id"), &Value::Null);
+    let res = p.get("/preflight").await;
+    assert_jwt_refusal(
+        &res,
+        r#"{"message":"Unauthorized"}"#,
+        "Bearer",
+        "GET, run_on_preflight off",
+    );
+}
+
+/// 03-access_spec.lua, the cookie cases with `realm`: the challenge is
+/// `Bearer realm="…" error="invalid_token"` (`www_authenticate_base .. ' error="invalid_token"'`
+/// in Kong's handler: a space, no comma).
+#[tokio::test]
+async fn jwt_refusals_with_a_realm() {
+    let (gw, _up, _bob) = jwt_gateway().await;
+    let p = gw.proxy();
+    let good = hs256(&json!({"iss": "bob-key"}), "bob-secret");
+    let corrupted = format!("no-way-this-works{good}");
+    let realm_invalid = r#"Bearer realm="test-jwt" error="invalid_token""#;
     let cookie = format!("silly={corrupted}; path=/;domain=.jwt9.test");
     let res = p.request("GET", "/crumbs", &[("cookie", &cookie)], "").await;
     let body = r#"{"message":"Bad token; invalid JSON"}"#;
@@ -388,23 +420,18 @@ async fn jwt_refusals() {
     let res = p.request("GET", "/crumbs", &[("cookie", &cookie)], "").await;
     let body = r#"{"message":"No credentials found for given 'iss'"}"#;
     assert_jwt_refusal(&res, body, realm_invalid, "realm, unknown iss in cookie");
-    // a cookie that is not one of cookie_names is not looked at
-    let cookie = format!("other={good}");
-    let res = p.request("GET", "/crumbs", &[("cookie", &cookie)], "").await;
-    assert_jwt_refusal(&res, r#"{"message":"Unauthorized"}"#, realm, "another cookie");
 }
 
-/// 03-access_spec.lua "JWT private claims checks" and the maximum_expiration cases.
+/// 03-access_spec.lua "JWT private claims checks": `claims_to_verify` and
+/// `maximum_expiration` refusals that do not depend on the clock being read right.
 #[tokio::test]
-async fn jwt_claims_and_maximum_expiration() {
+async fn jwt_claims_checks() {
     let (gw, _up, _bob) = jwt_gateway().await;
     let p = gw.proxy();
     let invalid = r#"Bearer error="invalid_token""#;
     let t = now();
     let token = |claims: Value| hs256(&claims, "bob-secret");
 
-    let res = p.get(&format!("/exp?jwt={}", token(json!({"iss": "bob-key", "exp": t - 10})))).await;
-    assert_jwt_refusal(&res, r#"{"exp":"token expired"}"#, invalid, "expired");
     let res = p.get(&format!("/exp?jwt={}", token(json!({"iss": "bob-key"})))).await;
     assert_jwt_refusal(&res, r#"{"exp":"must be a number"}"#, invalid, "no exp");
     let res = p.get(&format!("/exp?jwt={}", token(json!({"iss": "bob-key", "exp": "soon"})))).await;
@@ -419,6 +446,20 @@ async fn jwt_claims_and_maximum_expiration() {
     let res = p.get(&format!("/maxexp?jwt={}", token(claims))).await;
     let body = r#"{"exp":"exceeds maximum allowed expiration"}"#;
     assert_jwt_refusal(&res, body, invalid, "beyond maximum_expiration");
+}
+
+/// 03-access_spec.lua "checks if the fields are valid: `exp` claim" and "accepts a JWT token
+/// within the maximum allowed expiration limit": both compare with the current time.
+#[tokio::test]
+async fn jwt_expiry_is_checked_against_the_clock() {
+    let (gw, _up, _bob) = jwt_gateway().await;
+    let p = gw.proxy();
+    let invalid = r#"Bearer error="invalid_token""#;
+    let t = now();
+    let token = |claims: Value| hs256(&claims, "bob-secret");
+
+    let res = p.get(&format!("/exp?jwt={}", token(json!({"iss": "bob-key", "exp": t - 10})))).await;
+    assert_jwt_refusal(&res, r#"{"exp":"token expired"}"#, invalid, "expired");
     let claims = json!({"iss": "bob-key", "exp": t + 270, "nbf": t - 30});
     let res = p.get(&format!("/maxexp?jwt={}", token(claims))).await;
     proxied(&res, "within maximum_expiration");
@@ -644,6 +685,13 @@ async fn hmac_signed_request_authenticates() {
         assert_eq!(up(&seen, "authorization"), auth.as_str(), "{alg}");
     }
 
+    // @request-target: the lower-case method and the path with the query
+    let lines = [("date", date.as_str()), ("@request-target", "get /signed/request?x=1")];
+    let auth = hmac_authorization("alice-hmac", "hmac-sha256", "alice-secret", &lines);
+    let headers = [("date", date.as_str()), ("authorization", auth.as_str())];
+    let res = p.request("GET", "/signed/request?x=1", &headers, "").await;
+    proxied(&res, "@request-target");
+
     // x-date instead of date, the signature in Proxy-Authorization, a query in the request line
     let lines = [("x-date", date.as_str()), ("request-line", "GET /signed?a=1&b=2 HTTP/1.1")];
     let auth = hmac_authorization("alice-hmac", "hmac-sha256", "alice-secret", &lines);
@@ -651,6 +699,41 @@ async fn hmac_signed_request_authenticates() {
     let res = p.request("GET", "/signed?a=1&b=2", &headers, "").await;
     let seen = proxied(&res, "x-date and proxy-authorization");
     assert_eq!(up(&seen, "x-credential-identifier"), "alice-hmac");
+}
+
+/// 03-access_spec.lua "should encode http-1 requests as http/1.0": the request line of an
+/// HTTP/1.0 request is signed with `HTTP/1.0`.
+#[tokio::test]
+async fn hmac_request_line_of_an_http_1_0_request() {
+    let (gw, _up, _alice) = hmac_gateway().await;
+    let date = http_date(now());
+    let lines = [("date", date.as_str()), ("request-line", "GET /signed/request HTTP/1.0")];
+    let auth = hmac_authorization("alice-hmac", "hmac-sha1", "alice-secret", &lines);
+    let request = format!(
+        "GET /signed/request HTTP/1.0\r\nHost: hmac.test\r\nDate: {date}\r\n\
+         Authorization: {auth}\r\n\r\n"
+    );
+    let addr = gw.proxy_url().expect("proxy listener").to_owned();
+    let (out, _closed) =
+        raw_exchange(&addr, request.as_bytes(), std::time::Duration::from_secs(10)).await;
+    let text = String::from_utf8_lossy(&out);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{text}"));
+    assert!(head.starts_with("HTTP/1.1 200 ") || head.starts_with("HTTP/1.0 200 "), "{text}");
+    let seen: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(up(&seen, "x-credential-identifier"), "alice-hmac");
+
+    // signed as HTTP/1.1, sent as HTTP/1.0
+    let lines = [("date", date.as_str()), ("request-line", "GET /signed/request HTTP/1.1")];
+    let auth = hmac_authorization("alice-hmac", "hmac-sha1", "alice-secret", &lines);
+    let request = format!(
+        "GET /signed/request HTTP/1.0\r\nHost: hmac.test\r\nDate: {date}\r\n\
+         Authorization: {auth}\r\n\r\n"
+    );
+    let (out, _closed) =
+        raw_exchange(&addr, request.as_bytes(), std::time::Duration::from_secs(10)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 401 ") || text.starts_with("HTTP/1.0 401 "), "{text}");
+    assert!(text.contains("HMAC signature does not match"), "{text}");
 }
 
 /// 03-access_spec.lua: the refusals, each a 401 from `kong.response.error` with the `hmac`

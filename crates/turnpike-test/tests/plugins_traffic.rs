@@ -97,11 +97,16 @@ impl RawResp {
     }
 }
 
-/// Writes `request` on a new connection to the proxy and reads the response until the
-/// gateway closes the connection (the request says `Connection: close`).
+/// Writes `request` on a new connection to the proxy and reads the final response (after
+/// any `100 Continue`) until the gateway closes the connection (the request says
+/// `Connection: close`).
 async fn raw(gw: &Gateway, request: &[u8]) -> RawResp {
-    let (bytes, _) =
+    let (mut bytes, _) =
         raw_exchange(gw.proxy_url().expect("proxy"), request, Duration::from_secs(10)).await;
+    while bytes.starts_with(b"HTTP/1.1 1") {
+        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("interim head");
+        bytes.drain(..end + 4);
+    }
     let end = bytes
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -257,30 +262,52 @@ async fn request_size_limiting_require_content_length() {
 }
 
 /// Without `Content-Length`, Kong reads the body and measures it (spec "without
-/// Content-Length (chunked request body)": 2 MB + 1 byte is 413, 417 with Expect).
+/// Content-Length (chunked request body)").
 #[tokio::test]
-#[ignore = "gateway bug: request-size-limiting lets a chunked body over the limit through (Kong measures the body: 413/417)"]
 async fn request_size_limiting_measures_chunked_bodies() {
     let up = Upstream::http().start().await;
     let gw = Gateway::builder().start().await;
     echo_route(&gw, &up, "bytes", "/bytes").await;
     let conf = json!({"allowed_payload_size": 10, "size_unit": "bytes"});
     route_plugin(&gw, "bytes", "request-size-limiting", conf).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while send(&gw, "POST", "/bytes", &[], "12345678901").await.status != 413 {
-        assert!(Instant::now() < deadline, "the size limit never became live");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_limited(&gw, "/bytes").await;
 
     let res = raw(&gw, &chunked_request("/bytes", "", b"1234567890")).await;
     assert_eq!(res.status, 200, "at the limit");
+    assert_eq!(res.json()["body"], "1234567890");
     let res = raw(&gw, &chunked_request("/bytes", "", b"12345678901")).await;
     assert_eq!(res.status, 413);
     assert_eq!(res.json()["message"], LIMIT_MSG);
+    let res = raw(&gw, &chunked_request("/bytes", "Expect: 100-continue\r\n", b"1234567890")).await;
+    assert_eq!(res.status, 200, "at the limit, with Expect");
+}
+
+/// Kong's `check_size` answers 417 to a client that sent `Expect: 100-continue`, whether the
+/// size came from `Content-Length` or from reading a chunked body (spec "blocks if size is
+/// greater than limit and Expect header", chunked variant).
+#[tokio::test]
+#[ignore = "gateway bug: a chunked body over the limit with `Expect: 100-continue` gets 413 (after 100 Continue); Kong answers 417"]
+async fn request_size_limiting_chunked_over_limit_with_expect_is_417() {
+    let up = Upstream::http().start().await;
+    let gw = Gateway::builder().start().await;
+    echo_route(&gw, &up, "bytes", "/bytes").await;
+    let conf = json!({"allowed_payload_size": 10, "size_unit": "bytes"});
+    route_plugin(&gw, "bytes", "request-size-limiting", conf).await;
+    until_limited(&gw, "/bytes").await;
+
     let res =
         raw(&gw, &chunked_request("/bytes", "Expect: 100-continue\r\n", b"12345678901")).await;
     assert_eq!(res.status, 417);
     assert_eq!(res.json()["message"], LIMIT_MSG);
+}
+
+/// Waits until a 10-byte limit on `path` is live (an 11-byte body is refused).
+async fn until_limited(gw: &Gateway, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while send(gw, "POST", path, &[], "12345678901").await.status != 413 {
+        assert!(Instant::now() < deadline, "the size limit on {path} never became live");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -377,6 +377,10 @@ async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) 
     // first request is routed
     let mut proxy_settings = cfg.proxy.clone();
     proxy_settings.plugins = turnpike_plugins::enabled(&cfg.plugins);
+    proxy_settings.node = turnpike_plugin_api::NodeInfo {
+        id: node_id.clone(),
+        hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+    };
     proxy_conf::ensure_certificate(&mut proxy_settings, &cfg.prefix)?;
     let proxy_settings = Arc::new(proxy_settings);
     let mut proxy = None;

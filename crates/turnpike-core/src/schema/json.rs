@@ -91,6 +91,8 @@ impl Field {
         }
         if self.required {
             out.insert("required".into(), json!(true));
+        } else if self.explicit_optional {
+            out.insert("required".into(), json!(false));
         }
         if let Some(d) = &self.default {
             out.insert("default".into(), d.clone());
