@@ -105,7 +105,7 @@ impl Termination {
             )),
             None => None,
         });
-        json!({
+        let mut echo = json!({
             "message": message,
             "kong": {
                 "node_id": self.node.id,
@@ -118,7 +118,6 @@ impl Termination {
                 "port": r.port(),
                 "headers": headers,
                 "query": query,
-                "body": body,
                 "raw_body": raw_body,
                 "method": r.method(),
                 "path": r.path(),
@@ -126,7 +125,13 @@ impl Termination {
             },
             "matched_route": { "id": ctx.route_id },
             "matched_service": ctx.service_id.map(|id| json!({ "id": id })),
-        })
+        });
+        // `kong.request.get_body()` is nil for a body it cannot decode: the key is absent
+        if let (Some(b), Some(req)) = (body, echo.get_mut("request").and_then(Value::as_object_mut))
+        {
+            req.insert("body".into(), b);
+        }
+        echo
     }
 }
 
