@@ -9,6 +9,7 @@
 //! It must not depend on tokio, sqlx or any HTTP server: the store, the Admin API and the data
 //! plane all build on it.
 
+pub mod declarative;
 pub mod entities;
 pub mod errors;
 pub mod lua;

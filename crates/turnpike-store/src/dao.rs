@@ -108,6 +108,37 @@ fn schema_violation(e: ErrTree) -> DaoError {
 }
 
 /// How a row is written.
+/// The entities of a registry that have tables, parents before children.
+fn flat_order(registry: &Registry) -> Vec<String> {
+    let all: Vec<&Schema> = registry
+        .iter()
+        .map(|s| &**s)
+        .filter(|s| !matches!(s.name.as_str(), "tags" | "workspaces"))
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    while out.len() < all.len() {
+        let before = out.len();
+        for s in &all {
+            if out.contains(&s.name) {
+                continue;
+            }
+            if s.foreign_fields().all(|(_, t, _)| {
+                t == s.name || out.iter().any(|o| o == t) || registry.get(t).is_none()
+            }) {
+                out.push(s.name.clone());
+            }
+        }
+        if out.len() == before {
+            for s in &all {
+                if !out.contains(&s.name) {
+                    out.push(s.name.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 enum Write<'a> {
     Insert,
     Update(&'a str),
@@ -115,6 +146,39 @@ enum Write<'a> {
 }
 
 impl SqlStore {
+    /// Writes a flattened declarative configuration in one transaction (`kong config
+    /// db_import`, and DB-less loads with `replace`): the rows go in as they are, since the
+    /// declarative layer validated them; the database still refuses duplicates of what it
+    /// holds. With `replace`, every entity is deleted first. Nothing is written on error.
+    pub async fn import(
+        &self,
+        flat: &turnpike_core::declarative::Flat,
+        replace: bool,
+    ) -> Result<usize, DaoError> {
+        let mut tx = self.tx().await?;
+        if replace {
+            // children first, so that no foreign key is left dangling on the way
+            let names: Vec<String> = flat_order(&self.registry).into_iter().rev().collect();
+            for name in names {
+                let schema = self.schema(&name)?;
+                Q::new(self.dialect, &format!("DELETE FROM {}", schema.table()))
+                    .execute(&mut tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+        }
+        let mut n = 0;
+        for (entity, rows) in &flat.entities {
+            let schema = self.schema(entity)?;
+            for e in rows {
+                self.write_row(&mut tx, &schema, e, Write::Insert).await?;
+                n += 1;
+            }
+        }
+        self.commit_write(tx).await?;
+        Ok(n)
+    }
+
     /// Commits a write that changed configuration: increments `config_version` (and queues
     /// the PostgreSQL notification) last in the transaction, commits, then tells this node's
     /// listeners without waiting for the notification to come back. Every configuration write
@@ -936,6 +1000,9 @@ impl Store for SqlStore {
     }
 
     fn backend(&self) -> Backend {
+        if self.dbless {
+            return Backend::Off;
+        }
         match self.dialect {
             crate::Dialect::Sqlite => Backend::Sqlite,
             crate::Dialect::Postgres => Backend::Postgres,

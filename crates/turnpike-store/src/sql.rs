@@ -189,6 +189,9 @@ pub struct SqlStore {
     pub(crate) channel: Option<String>,
     /// Tells change watchers to stop (on `close`; dropping the store closes the channel).
     pub(crate) shutdown: watch::Sender<()>,
+    /// DB-less mode: the database only mirrors the declarative configuration for the Admin
+    /// API's reads; `backend()` says `off` and only [`SqlStore::import`] writes.
+    pub(crate) dbless: bool,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -291,7 +294,26 @@ impl SqlStore {
             pg,
             channel,
             shutdown,
+            dbless: false,
         })
+    }
+
+    /// A store for DB-less mode: a fresh embedded database at `path` (any previous file is
+    /// removed) that holds the declarative configuration for the Admin API's reads.
+    pub async fn open_dbless(
+        path: &std::path::Path,
+        registry: Arc<Registry>,
+    ) -> Result<Self, StoreError> {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+        }
+        let cfg = DbConfig::Sqlite { path: path.to_owned() };
+        crate::migrations::up(&cfg, true).await?;
+        let mut store = Self::open(&cfg, registry).await?;
+        store.dbless = true;
+        Ok(store)
     }
 
     /// The schema of an entity known to this store.

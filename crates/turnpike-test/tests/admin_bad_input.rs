@@ -627,7 +627,7 @@ async fn unique_and_foreign_key_violations() {
             json_case("route to a missing service", "POST", "/routes", &json!({ "paths": ["/x"], "service": { "id": missing } }), 400, dangling("service", "services")),
             json_case("PATCH route to a missing service", "PATCH", "/routes/rt", &json!({ "service": { "id": missing } }), 400, dangling("service", "services")),
             json_case("plugin on a missing route", "POST", "/plugins", &json!({ "name": "cors", "route": { "id": missing } }), 400, dangling("route", "routes")),
-            json_case("plugin on a missing consumer", "POST", "/plugins", &json!({ "name": "cors", "consumer": { "id": missing } }), 400, dangling("consumer", "consumers")),
+            json_case("plugin on a missing consumer", "POST", "/plugins", &json!({ "name": "request-termination", "consumer": { "id": missing } }), 400, dangling("consumer", "consumers")),
             json_case("sni of a missing certificate", "POST", "/snis", &json!({ "name": "new.test", "certificate": { "id": missing } }), 400, dangling("certificate", "certificates")),
             json_case("service with a missing client certificate", "POST", "/services", &json!({ "url": "https://x.test", "client_certificate": { "id": missing } }), 400, dangling("client_certificate", "certificates")),
             form_case("route to an unknown service name", "POST", "/routes", &[("paths", "/x"), ("service.name", "nope")], 400, Want::Exact(json!({

@@ -483,8 +483,9 @@ async fn foreign_entity_delete_put() {
             &format!("{case}: not deleted through wrong parent"),
         );
 
-        // PUT on a null reference creates the entity and associates it
-        let global = create(&a, "/plugins", json!({"name": "cors"}), case).await;
+        // PUT on a null reference creates the entity and associates it (a plugin that can be
+        // scoped to a consumer)
+        let global = create(&a, "/plugins", json!({"name": "request-termination"}), case).await;
         let res = a
             .put_json(
                 &format!("/plugins/{}/consumer", s(&global["id"])),
