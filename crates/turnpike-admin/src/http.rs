@@ -13,6 +13,8 @@ use crate::args::{decode_pairs, infer, MapSyntax};
 
 /// Kong's `nginx_admin_client_max_body_size`.
 pub(crate) const MAX_BODY: usize = 10 * 1024 * 1024;
+/// The body limit of `/config` (a whole declarative configuration).
+pub(crate) const MAX_CONFIG_BODY: usize = 32 * 1024 * 1024;
 
 /// Kong's `max_uri_args` / `max_post_args`.
 const MAX_ARGS: usize = 1000;
@@ -94,6 +96,8 @@ pub(crate) struct Input {
     pub(crate) method: Method,
     pub(crate) query: Vec<(String, Value)>,
     pub(crate) body: BodyKind,
+    /// The body as received (`kong.request.get_raw_body`).
+    pub(crate) raw: Bytes,
 }
 
 impl Input {
@@ -231,19 +235,20 @@ pub(crate) async fn read_input(req: axum::extract::Request, accepts_yaml: bool) 
         return Err(message(StatusCode::BAD_REQUEST, "Too many arguments"));
     }
     let needs_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+    let limit = if accepts_yaml { MAX_CONFIG_BODY } else { MAX_BODY };
     let declared_too_large = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|l| l.to_str().ok())
         .and_then(|l| l.parse::<u64>().ok())
-        .is_some_and(|l| l > MAX_BODY as u64);
+        .is_some_and(|l| l > limit as u64);
     if declared_too_large {
         drain(body).await;
         return Err(too_large());
     }
-    let bytes = read_body(body).await?;
+    let bytes = read_body(body, limit).await?;
     if !needs_body {
-        return Ok(Input { method, query, body: BodyKind::Empty });
+        return Ok(Input { method, query, body: BodyKind::Empty, raw: Bytes::new() });
     }
     // Kong's before_filter compares the media type prefix as sent (case-sensitively).
     let body = match content_type(&parts.headers)? {
@@ -265,7 +270,7 @@ pub(crate) async fn read_input(req: axum::extract::Request, accepts_yaml: bool) 
             BodyKind::Form(pairs)
         }
         Some(ct) if ct.starts_with("multipart/form-data") => {
-            let pairs = multipart_pairs(&ct, bytes).await;
+            let pairs = multipart_pairs(&ct, bytes.clone()).await;
             if pairs.len() > MAX_ARGS {
                 return Err(message(StatusCode::BAD_REQUEST, "Too many arguments"));
             }
@@ -279,7 +284,7 @@ pub(crate) async fn read_input(req: axum::extract::Request, accepts_yaml: bool) 
         }
         Some(_) => return Err(unsupported()),
     };
-    Ok(Input { method, query, body })
+    Ok(Input { method, query, body, raw: bytes })
 }
 
 /// Reads and discards what the client still sends of a refused body (bounded in size and
@@ -306,7 +311,7 @@ fn unsupported() -> Response {
     message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
 }
 
-async fn read_body(body: Body) -> HResult<Bytes> {
+async fn read_body(body: Body, limit: usize) -> HResult<Bytes> {
     use http_body_util::BodyExt;
     let mut body = body;
     let mut buf = bytes::BytesMut::new();
@@ -315,7 +320,7 @@ async fn read_body(body: Body) -> HResult<Bytes> {
             None => return Ok(buf.freeze()),
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    if buf.len() + data.len() > MAX_BODY {
+                    if buf.len() + data.len() > limit {
                         drain(body).await;
                         return Err(too_large());
                     }

@@ -91,7 +91,9 @@ async fn status(ctx: Ctx) -> HResult<axum::response::Response> {
         "server": ctx.app.stats.snapshot(),
     });
     if ctx.app.store.backend() == turnpike_store::Backend::Off {
-        body["configuration_hash"] = json!("00000000000000000000000000000000");
+        let hash = crate::config::hash_of(&ctx.app)
+            .unwrap_or_else(|| "00000000000000000000000000000000".to_owned());
+        body["configuration_hash"] = json!(hash);
     } else {
         body["database"] = json!({ "reachable": reachable });
     }
@@ -237,18 +239,8 @@ pub(crate) fn install(routes: &mut Routes) {
         })))
     }));
 
-    for m in [Method::GET, Method::POST] {
-        routes.on(
-            "/config",
-            m,
-            handler(|_ctx: Ctx| async {
-                Ok(message(
-                    StatusCode::BAD_REQUEST,
-                    "this endpoint is only available when Kong is configured to not use a database",
-                ))
-            }),
-        );
-    }
+    routes.on("/config", Method::GET, handler(crate::config::get));
+    routes.on("/config", Method::POST, handler(crate::config::post));
     routes.accept_yaml("/config");
 
     // Turnpike keeps no per-entity cache to purge: configuration is compiled into snapshots.

@@ -10,6 +10,7 @@
 //! datastore only through the `Store` trait and never to the data plane.
 
 mod args;
+mod config;
 mod entity;
 mod http;
 mod info;
@@ -34,6 +35,7 @@ use turnpike_core::stats::ServerStats;
 use turnpike_plugin_api::PluginSelection;
 use turnpike_store::Store;
 
+pub use config::{invalid_body, Declarative, DeclarativeInput, LoadError, Loaded};
 pub use listener::CountingListener;
 
 /// Runtime control of the log level (`/debug/node/log-level`).
@@ -63,6 +65,8 @@ pub struct App {
     pub stats: Arc<ServerStats>,
     pub log_control: Option<Arc<dyn LogControl>>,
     pub started: Instant,
+    /// DB-less mode: the node's declarative configuration (`/config`).
+    pub declarative: Option<Arc<dyn Declarative>>,
 }
 
 /// What a handler receives.

@@ -68,7 +68,7 @@ pub enum DeclarativeError {
     #[error("expected a declarative configuration")]
     NotATable,
     /// Schema, reference or uniqueness errors, as Kong's error table.
-    #[error("declarative config is invalid: {}", .0.pretty())]
+    #[error("declarative config is invalid: {}", .0.pretty_inline())]
     Invalid(ErrTree),
 }
 
@@ -444,8 +444,8 @@ pub fn flatten(input: Value, registry: &Registry) -> Result<Flat, DeclarativeErr
             w.errors.set(key.as_str(), ErrTree::msg("unknown field"));
         }
     }
-    for ei in 0..schemas.len() {
-        let name = schemas[ei].name.clone();
+    for (ei, schema) in schemas.iter().enumerate() {
+        let name = schema.name.clone();
         if let Some(list) = doc.get(&name) {
             if list.is_null() {
                 continue;
@@ -479,16 +479,19 @@ pub fn flatten(input: Value, registry: &Registry) -> Result<Flat, DeclarativeErr
                 }
             }
         }
-        if by_id[item.entity].contains_key(&id) {
-            if !failed {
-                set_at(
-                    &mut dup_errors,
-                    &item.short,
-                    ErrTree::msg(uniqueness(&schema.name, "primary key", &id)),
-                );
+        match by_id[item.entity].entry(id) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                if !failed {
+                    set_at(
+                        &mut dup_errors,
+                        &item.short,
+                        ErrTree::msg(uniqueness(&schema.name, "primary key", o.key())),
+                    );
+                }
             }
-        } else {
-            by_id[item.entity].insert(id, n);
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(n);
+            }
         }
     }
     if !dup_errors.is_empty() {

@@ -127,9 +127,18 @@ impl ErrTree {
     pub fn pretty(&self) -> String {
         let mut lines: Vec<String> = Vec::new();
         let mut line = String::new();
-        write_pretty(self, "", "  ", &mut lines, &mut line);
+        write_pretty(self, "", "  ", " = ", &mut lines, &mut line);
         eat_last_comma(&mut lines);
         lines.join("\n")
+    }
+
+    /// Penlight's `pretty.write(t, "")`: the same on one line, `key=value` without spaces.
+    pub fn pretty_inline(&self) -> String {
+        let mut lines: Vec<String> = Vec::new();
+        let mut line = String::new();
+        write_pretty(self, "", "", "=", &mut lines, &mut line);
+        eat_last_comma(&mut lines);
+        lines.concat()
     }
 }
 
@@ -154,32 +163,33 @@ fn write_pretty(
     t: &ErrTree,
     oldindent: &str,
     indent: &str,
+    set: &str,
     lines: &mut Vec<String>,
     line: &mut String,
 ) {
     match t {
         ErrTree::Msg(s) => putln(lines, line, &format!("{},", quote(s))),
         ErrTree::Table(map) => {
-            let newindent = format!("{indent}  ");
+            let newindent = if set == "=" { String::new() } else { format!("{indent}  ") };
             putln(lines, line, "{");
             let mut used = 0usize;
             // array part, as ipairs would walk it
             let mut i = 1;
             while let Some(v) = map.get(&LuaKey::Int(i)) {
                 line.push_str(indent);
-                write_pretty(v, indent, &newindent, lines, line);
+                write_pretty(v, indent, &newindent, set, lines, line);
                 used = i;
                 i += 1;
             }
             for (k, v) in map.iter().filter(|(k, _)| matches!(k, LuaKey::Str(_))) {
-                line.push_str(&format!("{indent}{} = ", pretty_key(k)));
-                write_pretty(v, indent, &newindent, lines, line);
+                line.push_str(&format!("{indent}{}{set}", pretty_key(k)));
+                write_pretty(v, indent, &newindent, set, lines, line);
             }
             for (k, v) in map.iter() {
                 if let LuaKey::Int(n) = k {
                     if *n > used {
-                        line.push_str(&format!("{indent}{} = ", pretty_key(k)));
-                        write_pretty(v, indent, &newindent, lines, line);
+                        line.push_str(&format!("{indent}{}{set}", pretty_key(k)));
+                        write_pretty(v, indent, &newindent, set, lines, line);
                     }
                 }
             }

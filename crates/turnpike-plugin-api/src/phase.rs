@@ -192,13 +192,24 @@ pub struct RequestState {
     pub body_limit: Option<u64>,
 }
 
+/// A header name: most are constants, so they are not allocated per request.
+pub type HeaderName = std::borrow::Cow<'static, str>;
+
+fn lower_name(name: &str) -> HeaderName {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        HeaderName::Owned(name.to_ascii_lowercase())
+    } else {
+        HeaderName::Owned(name.to_owned())
+    }
+}
+
 /// Changes to the upstream request, applied once the access phase is over.
 #[derive(Debug, Default)]
 pub struct UpstreamChanges {
     /// Headers to set (replacing what the client sent), lowercase names.
-    pub set: Vec<(String, String)>,
+    pub set: Vec<(HeaderName, String)>,
     /// Headers to remove, lowercase names.
-    pub clear: Vec<String>,
+    pub clear: Vec<HeaderName>,
     /// A new query string (without `?`), `Some("")` for none.
     pub query: Option<String>,
     /// A new request body (`kong.service.request.set_body`); only possible when the body was
@@ -209,15 +220,31 @@ pub struct UpstreamChanges {
 impl UpstreamChanges {
     /// `kong.service.request.set_header`.
     pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
-        let name = name.to_ascii_lowercase();
+        self.set_named(lower_name(name), value.into());
+    }
+
+    /// `set_header` with a lowercase constant name (no allocation for the name).
+    pub fn set_static(&mut self, name: &'static str, value: impl Into<String>) {
+        self.set_named(HeaderName::Borrowed(name), value.into());
+    }
+
+    fn set_named(&mut self, name: HeaderName, value: String) {
         self.clear.retain(|n| *n != name);
         self.set.retain(|(n, _)| *n != name);
-        self.set.push((name, value.into()));
+        self.set.push((name, value));
     }
 
     /// `kong.service.request.clear_header`.
     pub fn clear_header(&mut self, name: &str) {
-        let name = name.to_ascii_lowercase();
+        self.clear_named(lower_name(name));
+    }
+
+    /// `clear_header` with a lowercase constant name.
+    pub fn clear_static(&mut self, name: &'static str) {
+        self.clear_named(HeaderName::Borrowed(name));
+    }
+
+    fn clear_named(&mut self, name: HeaderName) {
         self.set.retain(|(n, _)| *n != name);
         if !self.clear.contains(&name) {
             self.clear.push(name);
@@ -263,23 +290,23 @@ impl Ctx<'_> {
     /// and set or clear the consumer headers sent upstream.
     pub fn authenticate(&mut self, consumer: Arc<Consumer>, credential: Option<Credential>) {
         let up = &mut self.state.upstream;
-        up.set_header(CONSUMER_ID, consumer.id.clone());
+        up.set_static(CONSUMER_ID, consumer.id.clone());
         match &consumer.custom_id {
-            Some(c) => up.set_header(CONSUMER_CUSTOM_ID, c.clone()),
-            None => up.clear_header(CONSUMER_CUSTOM_ID),
+            Some(c) => up.set_static(CONSUMER_CUSTOM_ID, c.clone()),
+            None => up.clear_static(CONSUMER_CUSTOM_ID),
         }
         match &consumer.username {
-            Some(u) => up.set_header(CONSUMER_USERNAME, u.clone()),
-            None => up.clear_header(CONSUMER_USERNAME),
+            Some(u) => up.set_static(CONSUMER_USERNAME, u.clone()),
+            None => up.clear_static(CONSUMER_USERNAME),
         }
         match &credential {
             Some(c) => {
-                up.set_header(CREDENTIAL_IDENTIFIER, c.identifier.clone());
-                up.clear_header(ANONYMOUS_CONSUMER);
+                up.set_static(CREDENTIAL_IDENTIFIER, c.identifier.clone());
+                up.clear_static(ANONYMOUS_CONSUMER);
             }
             None => {
-                up.clear_header(CREDENTIAL_IDENTIFIER);
-                up.set_header(ANONYMOUS_CONSUMER, "true");
+                up.clear_static(CREDENTIAL_IDENTIFIER);
+                up.set_static(ANONYMOUS_CONSUMER, "true");
             }
         }
         self.state.consumer = Some(consumer);

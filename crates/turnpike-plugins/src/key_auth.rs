@@ -127,6 +127,16 @@ fn from_header(ctx: &Ctx<'_>, name: &str) -> Found {
     }
 }
 
+/// Decodes one form component (`+` is a space), without allocating when there is nothing
+/// to decode.
+fn decode_component(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let decoded = parse_args(&format!("x={s}")).pop().map(|(_, v)| v).unwrap_or_default();
+    std::borrow::Cow::Owned(decoded)
+}
+
 fn from_query(query: Option<&str>, name: &str) -> Found {
     let Some(q) = query else { return Found::None };
     let mut found = Found::None;
@@ -135,15 +145,12 @@ fn from_query(query: Option<&str>, name: &str) -> Found {
             Some((k, v)) => (k, Some(v)),
             None => (part, None),
         };
-        let k = parse_args(&format!("{k}="));
-        if k.first().map(|(k, _)| k.as_str()) != Some(name) {
+        if decode_component(k) != name {
             continue;
         }
         found = match (found, v) {
             (Found::None, None) => Found::Flag,
-            (Found::None, Some(v)) => {
-                Found::One(parse_args(&format!("x={v}")).pop().map(|(_, v)| v).unwrap_or_default())
-            }
+            (Found::None, Some(v)) => Found::One(decode_component(v).into_owned()),
             _ => Found::Many,
         };
     }
@@ -157,7 +164,7 @@ fn without_arg(query: &str, name: &str) -> String {
         .split('&')
         .filter(|p| {
             let k = p.split_once('=').map_or(*p, |(k, _)| k);
-            parse_args(&format!("{k}=")).first().map(|(k, _)| k.as_str()) != Some(name)
+            decode_component(k) != name
         })
         .collect::<Vec<_>>()
         .join("&");

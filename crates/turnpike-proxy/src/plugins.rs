@@ -177,18 +177,33 @@ fn safe_value(v: &str) -> bool {
     !v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
 }
 
+/// Whether a header name is an HTTP token (checked without allocating).
 fn valid_name(n: &str) -> bool {
-    HeaderName::from_bytes(n.as_bytes()).is_ok()
+    !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// Applies the upstream changes of the access phase to the request sent upstream.
-pub(crate) fn apply_upstream(changes: &UpstreamChanges, edits: &mut Edits, uri: &mut String) {
+/// Applies the upstream changes of the access phase to the request sent upstream. Only
+/// headers the client actually sent need dropping.
+pub(crate) fn apply_upstream(
+    changes: &UpstreamChanges,
+    received: &Headers,
+    edits: &mut Edits,
+    uri: &mut String,
+) {
+    let sent = |name: &str| match received {
+        Headers::H1(f) => f.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(name.as_bytes())),
+        Headers::Map(m) => m.contains_key(name),
+    };
     for name in &changes.clear {
-        edits.drop_name(name.as_bytes());
+        if sent(name) {
+            edits.drop_name(name.as_bytes());
+        }
     }
     for (name, value) in &changes.set {
         if valid_name(name) && safe_value(value) {
-            edits.drop_name(name.as_bytes());
+            if sent(name) {
+                edits.drop_name(name.as_bytes());
+            }
             edits.add(name, value.as_bytes());
         }
     }

@@ -352,7 +352,7 @@ pub(crate) fn plan(w: &Worker, req: &Req, conn: &ConnInfo) -> Decision {
     let mut edits = edits;
     let mut new_body = None;
     if let Some(changes) = &mut plugin_changes {
-        crate::plugins::apply_upstream(changes, &mut edits, &mut uri);
+        crate::plugins::apply_upstream(changes, &req.headers, &mut edits, &mut uri);
         new_body = changes.body.take().filter(|_| req.body.is_some()).map(Bytes::from);
     }
     Decision::Proxy(Box::new(Plan {

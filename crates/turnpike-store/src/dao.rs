@@ -146,6 +146,20 @@ enum Write<'a> {
 }
 
 impl SqlStore {
+    /// DB-less mode refuses Admin API writes as Kong's `off` strategy does.
+    fn writable(&self, schema: &Schema, op: &str, key: Option<&Key>) -> Result<(), DaoError> {
+        if !self.dbless {
+            return Ok(());
+        }
+        let name = &schema.name;
+        Err(DaoError::operation_unsupported(match key {
+            Some(Key::Field(f, _)) => {
+                format!("cannot {op} '{name}' entities by '{f}' when not using a database")
+            }
+            _ => format!("cannot {op} '{name}' entities when not using a database"),
+        }))
+    }
+
     /// Writes a flattened declarative configuration in one transaction (`kong config
     /// db_import`, and DB-less loads with `replace`): the rows go in as they are, since the
     /// declarative layer validated them; the database still refuses duplicates of what it
@@ -1028,6 +1042,7 @@ impl Store for SqlStore {
 
     async fn insert(&self, entity: &str, input: Entity) -> Result<Entity, DaoError> {
         let schema = self.schema(entity)?;
+        self.writable(&schema, "create", None)?;
         let mut tx = self.tx().await?;
         let out = self.insert_in(&mut tx, &schema, input).await?;
         self.commit_write(tx).await?;
@@ -1036,6 +1051,7 @@ impl Store for SqlStore {
 
     async fn update(&self, entity: &str, key: &Key, input: Entity) -> Result<Entity, DaoError> {
         let schema = self.schema(entity)?;
+        self.writable(&schema, "update", Some(key))?;
         let mut tx = self.tx().await?;
         let out = self.update_in(&mut tx, &schema, key, input).await?;
         self.commit_write(tx).await?;
@@ -1044,6 +1060,7 @@ impl Store for SqlStore {
 
     async fn upsert(&self, entity: &str, key: &Key, input: Entity) -> Result<Entity, DaoError> {
         let schema = self.schema(entity)?;
+        self.writable(&schema, "create or update", Some(key))?;
         let mut tx = self.tx().await?;
         let out = self.upsert_in(&mut tx, &schema, key, input).await?;
         self.commit_write(tx).await?;
@@ -1052,6 +1069,7 @@ impl Store for SqlStore {
 
     async fn delete(&self, entity: &str, key: &Key) -> Result<(), DaoError> {
         let schema = self.schema(entity)?;
+        self.writable(&schema, "remove", Some(key))?;
         let mut tx = self.tx().await?;
         if self.delete_in(&mut tx, &schema, key).await? {
             self.commit_write(tx).await?;

@@ -349,6 +349,23 @@ impl Config {
         })
     }
 
+    /// DB-less mode's first configuration: `declarative_config` (a file) or
+    /// `declarative_config_string`; `None` starts empty.
+    pub(crate) fn declarative_text(&self) -> Result<Option<Vec<u8>>> {
+        if let Some(path) = self.values.get("declarative_config").filter(|v| !v.is_empty()) {
+            // relative to the working directory, as Kong resolves it
+            let path = PathBuf::from(path);
+            let text = std::fs::read(&path)
+                .with_context(|| format!("cannot read declarative_config {}", path.display()))?;
+            return Ok(Some(text));
+        }
+        Ok(self
+            .values
+            .get("declarative_config_string")
+            .filter(|v| !v.is_empty())
+            .map(|s| s.as_bytes().to_vec()))
+    }
+
     /// `database` as Kong reports it in `GET /` (`configuration.database`).
     pub(crate) fn database_name(&self) -> &str {
         if self.db_off {

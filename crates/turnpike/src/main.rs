@@ -4,6 +4,8 @@
 
 mod config;
 mod dataplane;
+mod dbless;
+mod export;
 mod logging;
 mod process;
 mod proxy_conf;
@@ -82,6 +84,41 @@ enum Command {
     Migrations {
         #[command(subcommand)]
         action: MigrationsAction,
+    },
+    /// Declarative configuration files (kong.yml).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Write a commented example declarative configuration (default: ./kong.yml).
+    Init {
+        /// The file to write.
+        file: Option<PathBuf>,
+    },
+    /// Check a declarative configuration file; errors are printed and the exit code is 1.
+    Parse {
+        file: PathBuf,
+        #[command(flatten)]
+        conf: ConfArgs,
+    },
+    /// Load a declarative configuration file into the database, in one transaction.
+    #[command(name = "db_import")]
+    DbImport {
+        file: PathBuf,
+        #[command(flatten)]
+        conf: ConfArgs,
+    },
+    /// Write the database's configuration as a declarative file (default: ./kong.yml; `-`
+    /// for standard output).
+    #[command(name = "db_export")]
+    DbExport {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        conf: ConfArgs,
     },
 }
 
@@ -174,7 +211,86 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Quit { conf } => process::stop(&load(&conf)?, process::Graceful::Quit),
         Command::Health { conf } => process::health(&load(&conf)?),
         Command::Migrations { action } => runtime()?.block_on(migrations_cmd(action)),
+        Command::Config { action } => runtime()?.block_on(config_cmd(action)),
     }
+}
+
+/// The example `turnpike config init` writes.
+const KONG_YML_TEMPLATE: &str = include_str!("kong_yml_template.yml");
+
+fn read_declarative(file: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+async fn config_cmd(action: ConfigAction) -> Result<ExitCode> {
+    use turnpike_core::declarative;
+    match action {
+        ConfigAction::Init { file } => {
+            let file = file.unwrap_or_else(|| PathBuf::from("kong.yml"));
+            if file.exists() {
+                bail!("{} already exists", file.display());
+            }
+            std::fs::write(&file, KONG_YML_TEMPLATE)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            println!("Successfully written {}", file.display());
+        }
+        ConfigAction::Parse { file, conf } => {
+            let cfg = load(&conf)?;
+            let registry = turnpike_plugins::registry(&cfg.plugins);
+            let text = read_declarative(&file)?;
+            match declarative::load(&text, &registry, &Default::default()) {
+                Ok(_) => println!("parse successful"),
+                Err(e) => {
+                    eprintln!("Error: Failed parsing:\n{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        ConfigAction::DbImport { file, conf } => {
+            let cfg = load(&conf)?;
+            if cfg.db_off {
+                bail!("'kong config db_import' is not available when database = off");
+            }
+            let text = read_declarative(&file)?;
+            let store = open_store(&cfg, false).await?;
+            let registry = store.registry().clone();
+            let flat = match declarative::load(&text, &registry, &Default::default()) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("Error: Failed parsing:\n{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            match store.import(&flat, false).await {
+                Ok(n) => {
+                    println!("parse successful, beginning import");
+                    println!("import successful ({n} entities)");
+                }
+                Err(e) => {
+                    eprintln!("Error: Failed importing:\n{}", e.message);
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        ConfigAction::DbExport { file, conf } => {
+            let cfg = load(&conf)?;
+            if cfg.db_off {
+                bail!("'kong config db_export' is not available when database = off");
+            }
+            let store = open_store(&cfg, false).await?;
+            let yaml = export::export_yaml(&*store).await.map_err(anyhow::Error::msg)?;
+            match file.as_deref().map(|p| p.to_str() == Some("-")) {
+                Some(true) => print!("{yaml}"),
+                _ => {
+                    let file = file.unwrap_or_else(|| PathBuf::from("kong.yml"));
+                    std::fs::write(&file, yaml)
+                        .with_context(|| format!("cannot write {}", file.display()))?;
+                    println!("Successfully exported to {}", file.display());
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Where the configured database stands, without creating an embedded database file.
@@ -311,12 +427,38 @@ async fn open_store(cfg: &Config, run_migrations: bool) -> Result<Arc<SqlStore>>
 async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) -> Result<()> {
     std::fs::create_dir_all(&cfg.prefix)
         .with_context(|| format!("cannot create prefix {}", cfg.prefix.display()))?;
-    if cfg.db_off {
-        bail!("database = off (DB-less mode) is not available in this build yet");
-    }
     let _pid = process::PidFile::acquire(&cfg.pid_file())?;
     let node_id = process::node_id(&cfg)?;
-    let store = open_store(&cfg, run_migrations).await?;
+    let store = if cfg.db_off {
+        let registry = Arc::new(turnpike_plugins::registry(&cfg.plugins));
+        Arc::new(SqlStore::open_dbless(&cfg.prefix.join("dbless.db"), registry).await?)
+    } else {
+        open_store(&cfg, run_migrations).await?
+    };
+    // the data plane's settings, and in DB-less mode the first configuration, before any
+    // listener opens
+    let mut proxy_settings = cfg.proxy.clone();
+    proxy_settings.plugins = turnpike_plugins::enabled(&cfg.plugins);
+    proxy_settings.node = turnpike_plugin_api::NodeInfo {
+        id: node_id.clone(),
+        hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+    };
+    proxy_conf::ensure_certificate(&mut proxy_settings, &cfg.prefix)?;
+    let proxy_settings = Arc::new(proxy_settings);
+    let dbless = if cfg.db_off {
+        let d = Arc::new(dbless::DbLess::new(
+            store.clone(),
+            store.registry().clone(),
+            proxy_settings.clone(),
+        ));
+        Some(d)
+    } else {
+        None
+    };
+    let dbless_initial = match &dbless {
+        Some(d) => Some(d.initial(cfg.declarative_text()?).await?),
+        None => None,
+    };
     let stats = Arc::new(turnpike_core::stats::ServerStats::default());
     let hostname = gethostname::gethostname().to_string_lossy().into_owned();
     let app = Arc::new(turnpike_admin::App {
@@ -331,6 +473,7 @@ async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) 
         stats,
         log_control: Some(log),
         started: Instant::now(),
+        declarative: dbless.clone().map(|d| d as Arc<dyn turnpike_admin::Declarative>),
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -375,16 +518,19 @@ async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) 
     }
     // the data plane: the first configuration is built before the listeners open, so that the
     // first request is routed
-    let mut proxy_settings = cfg.proxy.clone();
-    proxy_settings.plugins = turnpike_plugins::enabled(&cfg.plugins);
-    proxy_settings.node = turnpike_plugin_api::NodeInfo {
-        id: node_id.clone(),
-        hostname: gethostname::gethostname().to_string_lossy().into_owned(),
-    };
-    proxy_conf::ensure_certificate(&mut proxy_settings, &cfg.prefix)?;
-    let proxy_settings = Arc::new(proxy_settings);
     let mut proxy = None;
-    if !proxy_settings.listeners.is_empty() {
+    if let (Some(d), Some(initial), false) =
+        (&dbless, dbless_initial, proxy_settings.listeners.is_empty())
+    {
+        let p =
+            turnpike_proxy::Proxy::start((*proxy_settings).clone(), initial, app.stats.clone())?;
+        bound.insert(
+            "proxy".into(),
+            json!(p.local_addrs().iter().map(ToString::to_string).collect::<Vec<_>>()),
+        );
+        d.set_publisher(p.publisher());
+        proxy = Some((p, None));
+    } else if dbless.is_none() && !proxy_settings.listeners.is_empty() {
         let watcher = store.spawn_change_watcher(turnpike_store::WatcherConfig::default());
         // subscribe before the first load: a change made while it runs triggers a rebuild
         let changes = store.changes();
@@ -404,7 +550,7 @@ async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) 
             changes,
             stop_rx.clone(),
         ));
-        proxy = Some((p, watcher));
+        proxy = Some((p, Some(watcher)));
     } else {
         bound.insert("proxy".into(), json!([]));
     }
@@ -424,7 +570,9 @@ async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) 
     tracing::info!(signal, "shutting down");
     let _ = stop_tx.send(true);
     if let Some((p, watcher)) = proxy {
-        watcher.abort();
+        if let Some(w) = watcher {
+            w.abort();
+        }
         // in-flight requests get the drain time; a second signal stops at once
         let stopper = p.stopper();
         let mut drain = tokio::task::spawn_blocking(move || p.shutdown(true));
