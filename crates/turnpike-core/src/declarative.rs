@@ -469,9 +469,14 @@ pub fn flatten(input: Value, registry: &Registry) -> Result<Flat, DeclarativeErr
             if schema.fields.get(ek).is_some_and(|f| f.unique) {
                 if let Some(k) = item.value.get(ek).and_then(key_text) {
                     if by_key[item.entity].insert(k.clone(), n).is_some() {
+                        // filed under the entity's own list, nested or not
+                        let at = [
+                            LuaKey::Str(schema.name.clone()),
+                            item.short[item.short.len() - 1].clone(),
+                        ];
                         set_at(
                             &mut dup_errors,
-                            &item.short,
+                            &at,
                             ErrTree::msg(uniqueness(&schema.name, ek, &k)),
                         );
                         failed = true;
@@ -494,12 +499,9 @@ pub fn flatten(input: Value, registry: &Registry) -> Result<Flat, DeclarativeErr
             }
         }
     }
-    if !dup_errors.is_empty() {
-        return Err(DeclarativeError::Invalid(dup_errors));
-    }
-
-    // references by endpoint key or id
-    let mut ref_errors = ErrTree::table();
+    // references by endpoint key or id (reported together with duplicates, after schema
+    // errors, as Kong's `validate_references` does)
+    let mut ref_errors = dup_errors;
     let mut resolved: Vec<Vec<(String, String)>> = Vec::with_capacity(w.items.len());
     for item in &w.items {
         let schema = &schemas[item.entity];
@@ -637,7 +639,14 @@ fn entity_row(schema: &Schema, mut input: Entity, transform: bool) -> Result<Ent
             }
         }
     }
-    let e = schema.process_auto_fields(&input, Context::Insert, false)?;
+    let mut e = schema.process_auto_fields(&input, Context::Insert, false)?;
+    // an insert stamps `updated_at` with the time; a file that states it (an export) keeps
+    // it, so that export, import and export again give the same file
+    if let Some(t @ Value::Number(_)) = input.get("updated_at") {
+        if e.contains_key("updated_at") {
+            e.insert("updated_at".into(), t.clone());
+        }
+    }
     schema.validate_with(&e, true, false, Some(&input), None)?;
     if !transform {
         return Ok(e);

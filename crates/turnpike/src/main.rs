@@ -98,6 +98,8 @@ enum ConfigAction {
     Init {
         /// The file to write.
         file: Option<PathBuf>,
+        #[command(flatten)]
+        _conf: ConfArgs,
     },
     /// Check a declarative configuration file; errors are printed and the exit code is 1.
     Parse {
@@ -225,7 +227,7 @@ fn read_declarative(file: &std::path::Path) -> Result<Vec<u8>> {
 async fn config_cmd(action: ConfigAction) -> Result<ExitCode> {
     use turnpike_core::declarative;
     match action {
-        ConfigAction::Init { file } => {
+        ConfigAction::Init { file, .. } => {
             let file = file.unwrap_or_else(|| PathBuf::from("kong.yml"));
             if file.exists() {
                 bail!("{} already exists", file.display());
