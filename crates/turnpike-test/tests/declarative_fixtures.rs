@@ -138,7 +138,7 @@ async fn valid_files_import_into_a_database() {
             String::from_utf8_lossy(&out.stderr)
         );
         let services = expect(&gw.admin().get("/services").await, 200, "services");
-        assert!(!services["data"].as_array().map_or(true, Vec::is_empty), "{name}: {services}");
+        assert!(services["data"].as_array().is_some_and(|a| !a.is_empty()), "{name}: {services}");
     }
 }
 
