@@ -25,8 +25,9 @@ pub enum DeclarativeInput {
 pub enum Loaded {
     /// `check_hash` and the same configuration: nothing done.
     Unchanged,
-    /// Loaded: the entities by type and id, as Kong's `POST /config` returns them.
-    Entities(Value),
+    /// Loaded: the entities by type and id, as Kong's `POST /config` returns them (JSON,
+    /// serialized by the loader, off the Admin API's threads).
+    Entities(Vec<u8>),
 }
 
 /// Why a load failed.
@@ -264,7 +265,14 @@ pub(crate) async fn post(ctx: Ctx) -> HResult<Response> {
     };
     Ok(match dc.load(input, check_hash).await {
         Ok(Loaded::Unchanged) => StatusCode::NOT_MODIFIED.into_response(),
-        Ok(Loaded::Entities(v)) => json_response(StatusCode::CREATED, &v),
+        Ok(Loaded::Entities(body)) => {
+            let mut r = (StatusCode::CREATED, body).into_response();
+            r.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            r
+        }
         Err(LoadError::Busy { retry_after }) => {
             let mut r =
                 message(StatusCode::TOO_MANY_REQUESTS, "Currently loading previous configuration");

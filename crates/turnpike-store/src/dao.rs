@@ -169,6 +169,20 @@ impl SqlStore {
         flat: &turnpike_core::declarative::Flat,
         replace: bool,
     ) -> Result<usize, DaoError> {
+        match self.import_with(flat, replace, true).await {
+            Ok(n) => Ok(n),
+            // a multi-row statement cannot say which row failed: go again row by row (in a
+            // new transaction) for the precise error
+            Err(_) => self.import_with(flat, replace, false).await,
+        }
+    }
+
+    async fn import_with(
+        &self,
+        flat: &turnpike_core::declarative::Flat,
+        replace: bool,
+        batched: bool,
+    ) -> Result<usize, DaoError> {
         let mut tx = self.tx().await?;
         if replace {
             // children first, so that no foreign key is left dangling on the way
@@ -184,6 +198,11 @@ impl SqlStore {
         let mut n = 0;
         for (entity, rows) in &flat.entities {
             let schema = self.schema(entity)?;
+            if batched {
+                self.insert_rows(&mut tx, &schema, rows).await?;
+                n += rows.len();
+                continue;
+            }
             for e in rows {
                 self.write_row(&mut tx, &schema, e, Write::Insert).await?;
                 n += 1;
@@ -394,14 +413,8 @@ impl SqlStore {
         }
     }
 
-    /// Writes the row (with its key columns) for an entity that passed validation.
-    async fn write_row(
-        &self,
-        conn: &mut AnyConnection,
-        schema: &Schema,
-        e: &Entity,
-        mode: Write<'_>,
-    ) -> Result<(), DaoError> {
+    /// The columns of an entity's row and their values (the key columns, then `entity`).
+    fn row_columns(&self, schema: &Schema, e: &Entity) -> (Vec<String>, Vec<P>) {
         let mut stored = e.clone();
         for (name, f) in schema.fields.iter() {
             if f.transient {
@@ -412,7 +425,7 @@ impl SqlStore {
         let mut vals: Vec<P> = Vec::new();
         let id = id_of(e).unwrap_or_default().to_owned();
         cols.push("id".into());
-        vals.push(P::T(Some(id.clone())));
+        vals.push(P::T(Some(id)));
         if schema.workspaceable {
             cols.push("ws_id".into());
             vals.push(P::T(Some(self.ws_id.clone())));
@@ -431,7 +444,59 @@ impl SqlStore {
         }
         cols.push("entity".into());
         vals.push(P::T(Some(Value::Object(stored).to_string())));
+        (cols, vals)
+    }
 
+    /// Inserts many rows of one entity with multi-row statements (a declarative import).
+    async fn insert_rows(
+        &self,
+        conn: &mut AnyConnection,
+        schema: &Schema,
+        rows: &[Entity],
+    ) -> Result<(), DaoError> {
+        const PER_STATEMENT: usize = 200;
+        let has_tags = schema.fields.contains_key("tags");
+        for chunk in rows.chunks(PER_STATEMENT) {
+            let mut q = Q::new(self.dialect, "");
+            for (n, e) in chunk.iter().enumerate() {
+                let (cols, vals) = self.row_columns(schema, e);
+                if n == 0 {
+                    q.sql(&format!("INSERT INTO {} ({}) VALUES ", schema.table(), cols.join(", ")));
+                } else {
+                    q.sql(", ");
+                }
+                q.sql("(");
+                for (i, v) in vals.into_iter().enumerate() {
+                    if i > 0 {
+                        q.sql(", ");
+                    }
+                    q.arg(v);
+                }
+                q.sql(")");
+            }
+            q.execute(conn).await.map_err(|err| self.map_write_error(err, schema, &chunk[0]))?;
+            if has_tags {
+                for e in chunk {
+                    if e.get("tags").is_some_and(|t| !t.is_null()) {
+                        let id = id_of(e).unwrap_or_default().to_owned();
+                        self.write_tags(conn, schema, &id, e.get("tags"), true).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the row (with its key columns) for an entity that passed validation.
+    async fn write_row(
+        &self,
+        conn: &mut AnyConnection,
+        schema: &Schema,
+        e: &Entity,
+        mode: Write<'_>,
+    ) -> Result<(), DaoError> {
+        let (cols, vals) = self.row_columns(schema, e);
+        let id = id_of(e).unwrap_or_default().to_owned();
         let table = schema.table();
         let mut q = Q::new(self.dialect, "");
         match mode {

@@ -36,6 +36,23 @@ pub(crate) struct DbLess {
     limits: Limits,
 }
 
+/// Runs CPU-heavy configuration work (parsing, validating, compiling) on a thread of its own
+/// with a lower scheduling priority than the proxy's workers: on a busy node a reload takes a
+/// little longer instead of taking CPU from requests. (On Linux the priority is per thread.)
+async fn background<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("config-load".into())
+        .spawn(move || {
+            let _ = rustix::process::setpriority_process(None, 10);
+            let _ = tx.send(f());
+        })
+        .map_err(|e| format!("cannot start the configuration thread: {e}"))?;
+    rx.await.map_err(|_| "the configuration thread failed".to_owned())
+}
+
 fn md5_hex(bytes: &[u8]) -> String {
     let digest = Md5::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -89,25 +106,30 @@ impl DbLess {
     }
 
     /// Parses and validates a document (CPU-bound: on the blocking pool).
-    async fn flatten(&self, input: DeclarativeInput) -> Result<(Flat, String), DeclarativeError> {
+    /// Returns the flattened configuration, its hash, and the response body (all built on
+    /// the configuration thread).
+    async fn flatten(
+        &self,
+        input: DeclarativeInput,
+    ) -> Result<(Flat, String, Vec<u8>), DeclarativeError> {
         let registry = self.registry.clone();
         let limits = self.limits;
-        tokio::task::spawn_blocking(move || match input {
+        background(move || match input {
             DeclarativeInput::Text(text) => {
                 let hash = md5_hex(&text);
                 let flat = declarative::load(&text, &registry, &limits)?;
-                Ok((flat, hash))
+                let body = serde_json::to_vec(&entities_body(&flat)).unwrap_or_default();
+                Ok((flat, hash, body))
             }
             DeclarativeInput::Document(doc) => {
                 let flat = declarative::flatten(doc, &registry)?;
-                let canonical = serde_json::to_vec(&entities_body(&flat)).unwrap_or_default();
-                Ok((flat, md5_hex(&canonical)))
+                let body = serde_json::to_vec(&entities_body(&flat)).unwrap_or_default();
+                let hash = md5_hex(&body);
+                Ok((flat, hash, body))
             }
         })
         .await
-        .unwrap_or_else(|e| {
-            Err(DeclarativeError::Parse(declarative::ParseError::Syntax(e.to_string())))
-        })
+        .unwrap_or_else(|e| Err(DeclarativeError::Parse(declarative::ParseError::Syntax(e))))
     }
 
     /// Applies a validated configuration: the proxy's and the Admin API's, together.
@@ -118,14 +140,14 @@ impl DbLess {
         let compile = {
             let flat = flat.clone();
             let settings = self.settings.clone();
-            tokio::task::spawn_blocking(move || -> Result<ProxyConfig, String> {
+            background(move || -> Result<ProxyConfig, String> {
                 let snap = snapshot_of(&flat, version).map_err(|e| format!("{e:#}"))?;
                 ProxyConfig::compile(&snap, &settings).map_err(|e| e.to_string())
             })
         };
         let import = self.store.import(&flat, true);
         let (compiled, imported) = tokio::join!(compile, import);
-        let config = compiled.map_err(|e| e.to_string())??;
+        let config = compiled??;
         let n = imported.map_err(|e| e.message)?;
         if let Some(p) = self.publisher.get() {
             p.publish(config);
@@ -143,7 +165,7 @@ impl DbLess {
     pub(crate) async fn initial(&self, text: Option<Vec<u8>>) -> Result<ProxyConfig> {
         let flat = match text {
             Some(t) => {
-                let (flat, hash) = self
+                let (flat, hash, _) = self
                     .flatten(DeclarativeInput::Text(t))
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))
@@ -184,11 +206,10 @@ impl Declarative for DbLess {
                     }
                 }
             }
-            let (flat, hash) = self.flatten(input).await.map_err(LoadError::Invalid)?;
+            let (flat, hash, body) = self.flatten(input).await.map_err(LoadError::Invalid)?;
             if check_hash && hash == self.hash() {
                 return Ok(Loaded::Unchanged);
             }
-            let body = entities_body(&flat);
             self.apply(flat, hash).await.map_err(LoadError::Failed)?;
             Ok(Loaded::Entities(body))
         })
