@@ -275,3 +275,73 @@ pub async fn until_routed(gw: &crate::Gateway, path: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Sends GET `path` with `headers` to the proxy until it answers `status` (Admin API changes
+/// reach the proxy asynchronously), for at most 10 s; returns that response.
+pub async fn until_status(
+    gw: &crate::Gateway,
+    path: &str,
+    headers: &[(&str, &str)],
+    status: u16,
+) -> Resp {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let res = gw.proxy().request("GET", path, headers, "").await;
+        if res.status == status {
+            return res;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "GET {path} {headers:?} never answered {status}; last {}: {}",
+            res.status,
+            res.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Asserts a `kong.response.error` answer: the status and Kong's JSON body (3.5+: with the
+/// request id of the `X-Kong-Request-Id` header).
+#[track_caller]
+pub fn assert_kong_error(res: &Resp, status: u16, message: &str) {
+    assert_eq!(res.status, status, "body: {}", res.text());
+    let rid = res.header("x-kong-request-id").expect("X-Kong-Request-Id");
+    assert_eq!(res.json(), json!({"message": message, "request_id": rid}), "{message}");
+    assert_eq!(
+        res.header("content-type").as_deref(),
+        Some("application/json; charset=utf-8"),
+        "{message}"
+    );
+}
+
+/// Waits until everything written to the Admin API so far is live on the proxy.
+///
+/// Adds a fresh service and a route on it, and polls until the proxy matches that route. A
+/// configuration snapshot loads services, then routes, then plugins, consumers and
+/// credentials (`SNAPSHOT_ENTITIES`), so the first snapshot that routes the sentinel was read
+/// after every earlier write. The sentinel's upstream is a closed port (no test upstream sees
+/// the probes): any answer but "no Route matched" will do.
+pub async fn settle(gw: &crate::Gateway) {
+    let name = format!("sentinel-{}", new_uuid());
+    let a = gw.admin();
+    create(&a, "/services", json!({"name": name, "url": "http://127.0.0.1:9"}), "sentinel").await;
+    let path = format!("/{name}");
+    let route = json!({"paths": [path]});
+    create(&a, &format!("/services/{name}/routes"), route, "sentinel route").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let res = gw.proxy().get(&path).await;
+        if res.status != 404 || !res.text().contains("no Route matched") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the configuration never became live");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The request the echo upstream received (the response must be its 200).
+#[track_caller]
+pub fn upstream_seen(res: &Resp) -> Value {
+    assert_eq!(res.status, 200, "not proxied: {}", res.text());
+    res.json()
+}

@@ -21,9 +21,10 @@ pub mod net;
 mod upstream;
 
 pub use api::{
-    create, escape_uri, expect, expect_or_empty, flatten, gateway, get_with_bad_body, is_uuid,
-    listeners, new_uuid, raw_get, route_to, s, send, send_fields, stable_headers, until_routed,
-    walk_pages, without, Ct, ALL, FORM_JSON,
+    assert_kong_error, create, escape_uri, expect, expect_or_empty, flatten, gateway,
+    get_with_bad_body, is_uuid, listeners, new_uuid, raw_get, route_to, s, send, send_fields,
+    settle, stable_headers, until_routed, until_status, upstream_seen, walk_pages, without, Ct,
+    ALL, FORM_JSON,
 };
 pub use client::{form_urlencode, multipart_body, Client, Resp};
 pub use gateway::{binary, pg_env, Db, Gateway, GatewayBuilder};

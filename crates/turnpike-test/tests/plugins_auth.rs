@@ -6,12 +6,11 @@
 //! Expected values come from Kong's handlers (`kong/plugins/{key-auth,basic-auth,acl}`), their
 //! specs (`spec/03-plugins/09-key-auth`, `10-basic-auth`, `18-acl`) and the PDK tests.
 
-use std::time::{Duration, Instant};
-
 use base64::Engine as _;
 use serde_json::{json, Value};
 use turnpike_test::{
-    create, expect, new_uuid, route_to, s, until_routed, Db, Gateway, Resp, Upstream,
+    assert_kong_error as assert_error, create, expect, new_uuid, route_to, s, until_routed,
+    until_status, upstream_seen as upstream, Db, Gateway, Resp, Upstream,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -35,39 +34,6 @@ async fn send(gw: &Gateway, method: &str, path: &str, headers: &[(&str, &str)]) 
     gw.proxy().request(method, path, headers, "").await
 }
 
-/// Sends GET `path` with `headers` until the proxy answers `status` (Admin API changes reach
-/// the proxy asynchronously), for at most 10 s; returns that response.
-async fn until_status(gw: &Gateway, path: &str, headers: &[(&str, &str)], status: u16) -> Resp {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let res = send(gw, "GET", path, headers).await;
-        if res.status == status {
-            return res;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "GET {path} {headers:?} never answered {status}; last {}: {}",
-            res.status,
-            res.text()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Asserts a `kong.response.error` answer: the status and Kong's JSON body (3.5+: with the
-/// request id of the `X-Kong-Request-Id` header).
-#[track_caller]
-fn assert_error(res: &Resp, status: u16, message: &str) {
-    assert_eq!(res.status, status, "body: {}", res.text());
-    let rid = res.header("x-kong-request-id").expect("X-Kong-Request-Id");
-    assert_eq!(res.json(), json!({"message": message, "request_id": rid}), "{message}");
-    assert_eq!(
-        res.header("content-type").as_deref(),
-        Some("application/json; charset=utf-8"),
-        "{message}"
-    );
-}
-
 /// Asserts a key-auth 401 (`WWW-Authenticate: Key`, or `Key realm="…"`).
 #[track_caller]
 fn assert_key_401(res: &Resp, message: &str, www: &str) {
@@ -81,13 +47,6 @@ fn assert_basic_401(res: &Resp, realm: &str, case: &str) {
     assert_eq!(res.status, 401, "{case}: {}", res.text());
     assert_error(res, 401, "Unauthorized");
     assert_eq!(res.header("www-authenticate"), Some(format!("Basic realm=\"{realm}\"")), "{case}");
-}
-
-/// The request the echo upstream received (the response must be its 200).
-#[track_caller]
-fn upstream(res: &Resp) -> Value {
-    assert_eq!(res.status, 200, "not proxied: {}", res.text());
-    res.json()
 }
 
 /// One header the upstream received (`None` when absent).

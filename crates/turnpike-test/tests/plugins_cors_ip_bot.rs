@@ -10,34 +10,9 @@
 //! `kong.response.error` (Kong's error template with the request id).
 
 use serde_json::{json, Value};
-use turnpike_test::{create, expect, new_uuid, Client, Gateway, Resp, Upstream};
+use turnpike_test::{create, expect, settle, Client, Gateway, Resp, Upstream};
 
 // ---- fixtures -------------------------------------------------------------------------------
-
-/// Waits until everything written to the Admin API so far is live on the proxy.
-///
-/// Adds a fresh service and a route on it, and polls until the proxy matches that route. A
-/// configuration snapshot loads services, then routes, then plugins, consumers and
-/// credentials (`SNAPSHOT_ENTITIES`), so the first snapshot that routes the sentinel was read
-/// after every earlier write. The sentinel's upstream is a closed port (no test upstream sees
-/// the probes): any answer but "no Route matched" will do.
-async fn settle(gw: &Gateway) {
-    let name = format!("sentinel-{}", new_uuid());
-    let a = gw.admin();
-    create(&a, "/services", json!({"name": name, "url": "http://127.0.0.1:9"}), "sentinel").await;
-    let path = format!("/{name}");
-    let route = json!({"paths": [path]});
-    create(&a, &format!("/services/{name}/routes"), route, "sentinel route").await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let res = gw.proxy().get(&path).await;
-        if res.status != 404 || !res.text().contains("no Route matched") {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "the configuration never became live");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
 
 /// A route `/<name>` on the service `svc`, with the plugin `plugin` configured by `config`.
 async fn plugin_route(a: &Client, svc: &str, name: &str, plugin: &str, config: Value) {

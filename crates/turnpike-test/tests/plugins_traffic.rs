@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use turnpike_test::{
-    create, expect, is_uuid, raw_exchange, route_to, s, until_routed, without, Gateway, Resp,
-    Upstream,
+    assert_kong_error as assert_error, create, expect, is_uuid, raw_exchange, route_to, s,
+    until_routed, upstream_seen as upstream, without, Gateway, Resp, Upstream,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -56,27 +56,6 @@ async fn until_status(gw: &Gateway, path: &str, headers: &[(&str, &str)], status
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Asserts a `kong.response.error` answer: the status and Kong's JSON body with the request
-/// id of the `X-Kong-Request-Id` header.
-#[track_caller]
-fn assert_error(res: &Resp, status: u16, message: &str) {
-    assert_eq!(res.status, status, "body: {}", res.text());
-    let rid = res.header("x-kong-request-id").expect("X-Kong-Request-Id");
-    assert_eq!(res.json(), json!({"message": message, "request_id": rid}), "{message}");
-    assert_eq!(
-        res.header("content-type").as_deref(),
-        Some("application/json; charset=utf-8"),
-        "{message}"
-    );
-}
-
-/// The request the echo upstream received (the response must be its 200).
-#[track_caller]
-fn upstream(res: &Resp) -> Value {
-    assert_eq!(res.status, 200, "not proxied: {}", res.text());
-    res.json()
 }
 
 /// A response read off a raw connection: status, lowercase headers, de-chunked body.
