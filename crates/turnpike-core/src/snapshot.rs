@@ -241,7 +241,50 @@ fn typed<T: DeserializeOwned>(
         .collect()
 }
 
+/// Typed rows read by reference (no copy of the source rows).
+fn typed_ref<T: DeserializeOwned>(
+    entity: &'static str,
+    rows: &[serde_json::Map<String, Value>],
+) -> Result<Vec<T>, SnapshotError> {
+    rows.iter()
+        .map(|m| {
+            T::deserialize(m).map_err(|source| SnapshotError {
+                entity,
+                id: m.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                source,
+            })
+        })
+        .collect()
+}
+
 impl Snapshot {
+    /// Builds a snapshot from borrowed rows (a flattened declarative configuration): the typed
+    /// entities are read in place; only the plugins' rows are copied.
+    pub fn from_rows<'a>(
+        version: u64,
+        rows: impl Fn(&str) -> &'a [serde_json::Map<String, Value>],
+    ) -> Result<Self, SnapshotError> {
+        let owned = |name: &str| -> Vec<Value> {
+            rows(name).iter().map(|m| Value::Object(m.clone())).collect()
+        };
+        Ok(Self {
+            version,
+            services: typed_ref("services", rows("services"))?,
+            routes: typed_ref("routes", rows("routes"))?,
+            certificates: typed_ref("certificates", rows("certificates"))?,
+            snis: typed_ref("snis", rows("snis"))?,
+            ca_certificates: typed_ref("ca_certificates", rows("ca_certificates"))?,
+            upstreams: typed_ref("upstreams", rows("upstreams"))?,
+            targets: typed_ref("targets", rows("targets"))?,
+            plugins: owned("plugins"),
+            consumers: owned("consumers"),
+            plugin_entities: PLUGIN_ENTITIES
+                .iter()
+                .map(|name| ((*name).to_owned(), owned(name)))
+                .collect(),
+        })
+    }
+
     /// Builds a snapshot from the rows of every entity in [`SNAPSHOT_ENTITIES`]; `rows(name)`
     /// returns that entity's rows (missing entities, such as the credentials of plugins that
     /// are not enabled, count as empty).

@@ -14,13 +14,25 @@ pub struct Consumer {
 }
 
 /// The credential a request authenticated with (`kong.client.get_credential()`).
+/// Its strings are shared (`Arc<str>`) so that a plugin can keep one per credential in its
+/// table and hand out cheap clones per request.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
-    pub id: String,
+    pub id: Arc<str>,
     /// What `X-Credential-Identifier` carries: the credential id for key-auth, the username
     /// for basic-auth and hmac-auth, the `key` for jwt.
-    pub identifier: String,
-    pub consumer_id: Option<String>,
+    pub identifier: Arc<str>,
+    pub consumer_id: Option<Arc<str>>,
+}
+
+impl Credential {
+    pub fn new(id: &str, identifier: &str, consumer_id: Option<&str>) -> Self {
+        Self {
+            id: Arc::from(id),
+            identifier: Arc::from(identifier),
+            consumer_id: consumer_id.map(Arc::from),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credential {

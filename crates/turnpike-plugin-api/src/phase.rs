@@ -301,7 +301,7 @@ impl Ctx<'_> {
         }
         match &credential {
             Some(c) => {
-                up.set_static(CREDENTIAL_IDENTIFIER, c.identifier.clone());
+                up.set_static(CREDENTIAL_IDENTIFIER, c.identifier.to_string());
                 up.clear_static(ANONYMOUS_CONSUMER);
             }
             None => {

@@ -86,12 +86,9 @@ impl Acl {
 
 impl Plugin for Acl {
     fn access(&self, ctx: &mut Ctx<'_>) -> Phase {
-        let consumer_id = ctx
-            .state
-            .consumer
-            .as_ref()
-            .map(|c| c.id.clone())
-            .or_else(|| ctx.state.credential.as_ref().and_then(|c| c.consumer_id.clone()));
+        let consumer_id = ctx.state.consumer.as_ref().map(|c| c.id.clone()).or_else(|| {
+            ctx.state.credential.as_ref().and_then(|c| c.consumer_id.as_deref().map(str::to_owned))
+        });
         let has_credential = ctx.state.credential.is_some();
         let (allowed, header) = match consumer_id {
             None => {

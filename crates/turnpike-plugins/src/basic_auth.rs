@@ -153,11 +153,7 @@ impl BasicAuth {
         if !constant_time_eq(digest.as_bytes(), cred.password_hash.as_bytes()) {
             return Err(self.unauthorized());
         }
-        let credential = Credential {
-            id: cred.id.clone(),
-            identifier: cred.username.clone(),
-            consumer_id: Some(consumer.id.clone()),
-        };
+        let credential = Credential::new(&cred.id, &cred.username, Some(&consumer.id));
         ctx.authenticate(consumer, Some(credential));
         Ok(())
     }

@@ -84,11 +84,8 @@ impl Plugin for HmacAuth {
                 let cred = ok.credential;
                 match self.consumers.get(&cred.consumer_id).cloned() {
                     Some(consumer) => {
-                        let credential = Credential {
-                            id: cred.id.clone(),
-                            identifier: cred.username.clone(),
-                            consumer_id: Some(consumer.id.clone()),
-                        };
+                        let credential =
+                            Credential::new(&cred.id, &cred.username, Some(&consumer.id));
                         ctx.authenticate(consumer, Some(credential));
                         Ok(())
                     }

@@ -133,11 +133,8 @@ impl Plugin for Jwt {
         let failure = match outcome {
             Ok(ok) => match self.consumers.get(&ok.secret.consumer_id).cloned() {
                 Some(consumer) => {
-                    let credential = Credential {
-                        id: ok.secret.id.clone(),
-                        identifier: ok.secret.key.clone(),
-                        consumer_id: Some(consumer.id.clone()),
-                    };
+                    let credential =
+                        Credential::new(&ok.secret.id, &ok.secret.key, Some(&consumer.id));
                     ctx.authenticate(consumer, Some(credential));
                     return Ok(());
                 }

@@ -39,7 +39,8 @@ fn yes() -> bool {
 
 /// One key-auth credential, as the request path needs it.
 struct KeyCred {
-    id: String,
+    /// Built once: a request clones it cheaply.
+    credential: Credential,
     consumer: Option<Arc<Consumer>>,
     /// Unix seconds after which the key no longer authenticates (`ttl`).
     expires_at: Option<i64>,
@@ -62,14 +63,14 @@ impl KeyTable {
                 .and_then(Value::as_i64)
                 .zip(r.get("created_at").and_then(Value::as_i64))
                 .map(|(ttl, created)| created + ttl);
-            t.insert(
-                secret_digest(key.as_bytes()),
+            t.insert(secret_digest(key.as_bytes()), {
+                let consumer = auth::row_consumer(r, consumers);
                 KeyCred {
-                    id: id.to_owned(),
-                    consumer: auth::row_consumer(r, consumers),
+                    credential: Credential::new(id, id, consumer.as_ref().map(|c| c.id.as_str())),
+                    consumer,
                     expires_at,
-                },
-            );
+                }
+            });
         }
         Self(t)
     }
@@ -112,13 +113,15 @@ enum Found {
 }
 
 fn from_header(ctx: &Ctx<'_>, name: &str) -> Found {
-    let lookup = |n: &str| match ctx.request.header_count(n) {
-        0 => Found::None,
-        1 => ctx
-            .request
-            .header(n)
-            .map_or(Found::None, |v| Found::One(String::from_utf8_lossy(v).into_owned())),
-        _ => Found::Many,
+    let lookup = |n: &str| {
+        let mut found = Found::None;
+        ctx.request.header_values(n, &mut |v| {
+            found = match found {
+                Found::None => Found::One(String::from_utf8_lossy(v).into_owned()),
+                _ => Found::Many,
+            };
+        });
+        found
     };
     match lookup(name) {
         // Kong's header table also finds `api-key` for a `api_key` name
@@ -235,11 +238,7 @@ impl KeyAuth {
         let Some(consumer) = cred.consumer.clone() else {
             return Err(Exit::error(500, "An unexpected error occurred"));
         };
-        let credential = Credential {
-            id: cred.id.clone(),
-            identifier: cred.id.clone(),
-            consumer_id: Some(consumer.id.clone()),
-        };
+        let credential = cred.credential.clone();
         ctx.authenticate(consumer, Some(credential));
         Ok(())
     }

@@ -134,7 +134,7 @@ impl Request for View<'_> {
 
 /// What the access phase of a route's chain decided.
 pub(crate) struct Access {
-    pub(crate) run: Box<PluginRun>,
+    pub(crate) run: PluginRun,
     pub(crate) exit: Option<Exit>,
 }
 
@@ -151,13 +151,13 @@ pub(crate) struct AccessInput<'a> {
 /// Runs the access phase of a chain.
 pub(crate) fn access(chain: &Chain, input: &AccessInput<'_>) -> Access {
     let scheme: &'static str = if input.scheme == "https" { "https" } else { "http" };
-    let mut run = Box::new(PluginRun {
+    let mut run = PluginRun {
         ran: Vec::with_capacity(chain.entries.len()),
         state: RequestState::default(),
         client_ip: input.client_ip,
         scheme,
         port: input.port,
-    });
+    };
     let view = View {
         req: input.req,
         client_ip: input.client_ip,
@@ -165,7 +165,7 @@ pub(crate) fn access(chain: &Chain, input: &AccessInput<'_>) -> Access {
         port: input.port,
         host: std::cell::OnceCell::new(),
     };
-    let PluginRun { ran, state, .. } = &mut *run;
+    let PluginRun { ran, state, .. } = &mut run;
     let mut ctx =
         Ctx { request: &view, state, route_id: input.route_id, service_id: input.service_id };
     let exit = chain.access(&mut ctx, ran).err();

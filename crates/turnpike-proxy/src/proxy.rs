@@ -87,7 +87,7 @@ pub(crate) struct Plan {
     /// Kong's changes to the request headers.
     pub(crate) edits: Edits,
     /// The plugins that ran, for the response phases.
-    pub(crate) plugins: Option<Box<PluginRun>>,
+    pub(crate) plugins: Option<PluginRun>,
     /// The request body a plugin set instead of the client's (read whole before).
     pub(crate) new_body: Option<Bytes>,
     /// A plugin's limit on the request body size (request-size-limiting on chunked bodies).

@@ -58,27 +58,33 @@ fn md5_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The entities as Kong's `POST /config` returns them: by type, then by id.
-fn entities_body(flat: &Flat) -> Value {
-    let mut out = Map::new();
-    for (entity, rows) in &flat.entities {
-        let mut by_id = Map::new();
-        for r in rows {
-            if let Some(id) = r.get("id").and_then(Value::as_str) {
-                by_id.insert(id.to_owned(), Value::Object(r.clone()));
-            }
-        }
-        out.insert(entity.clone(), Value::Object(by_id));
+/// The entities as Kong's `POST /config` returns them: by type, then by id (serialized
+/// straight from the rows, without a copy of them).
+struct EntitiesBody<'a>(&'a Flat);
+
+struct ById<'a>(&'a [Map<String, Value>]);
+
+impl serde::Serialize for ById<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(
+            self.0.iter().map(|r| (r.get("id").and_then(Value::as_str).unwrap_or_default(), r)),
+        )
     }
-    Value::Object(out)
+}
+
+impl serde::Serialize for EntitiesBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.entities.iter().map(|(name, rows)| (name, ById(rows))))
+    }
+}
+
+fn entities_body(flat: &Flat) -> Vec<u8> {
+    serde_json::to_vec(&EntitiesBody(flat)).unwrap_or_default()
 }
 
 /// A snapshot straight from the flattened entities (no database round trip).
 pub(crate) fn snapshot_of(flat: &Flat, version: u64) -> Result<Snapshot> {
-    let snap = Snapshot::from_entities(version, |name| {
-        flat.rows(name).iter().map(|r| Value::Object(r.clone())).collect()
-    })?;
-    Ok(snap)
+    Ok(Snapshot::from_rows(version, |name| flat.rows(name))?)
 }
 
 impl DbLess {
@@ -118,12 +124,12 @@ impl DbLess {
             DeclarativeInput::Text(text) => {
                 let hash = md5_hex(&text);
                 let flat = declarative::load(&text, &registry, &limits)?;
-                let body = serde_json::to_vec(&entities_body(&flat)).unwrap_or_default();
+                let body = entities_body(&flat);
                 Ok((flat, hash, body))
             }
             DeclarativeInput::Document(doc) => {
                 let flat = declarative::flatten(doc, &registry)?;
-                let body = serde_json::to_vec(&entities_body(&flat)).unwrap_or_default();
+                let body = entities_body(&flat);
                 let hash = md5_hex(&body);
                 Ok((flat, hash, body))
             }
