@@ -184,6 +184,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// The runtime of a node's control side (Admin API, store, configuration loads). In DB-less
+/// mode its threads run at a lower priority than the proxy's workers (which are started from
+/// the main thread and keep the normal one), so that loading a large configuration takes CPU
+/// from requests as little as possible; threads they start (the embedded database's) inherit
+/// it. With a database the Admin API keeps the normal priority.
+fn node_runtime(low_priority: bool) -> Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.enable_all();
+    if low_priority {
+        b.on_thread_start(|| {
+            let _ = rustix::process::setpriority_process(None, 5);
+        });
+    }
+    b.build().context("cannot start the async runtime")
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Version { all } => {
@@ -206,7 +222,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Start { conf, run_migrations } => {
             let cfg = load(&conf)?;
             let log = logging::init(&cfg)?;
-            runtime()?.block_on(start(cfg, run_migrations, log))?;
+            node_runtime(cfg.db_off)?.block_on(start(cfg, run_migrations, log))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stop { conf } => process::stop(&load(&conf)?, process::Graceful::Term),
@@ -433,7 +449,12 @@ async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) 
     let node_id = process::node_id(&cfg)?;
     let store = if cfg.db_off {
         let registry = Arc::new(turnpike_plugins::registry(&cfg.plugins));
-        Arc::new(SqlStore::open_dbless(&cfg.prefix.join("dbless.db"), registry).await?)
+        let path = cfg.prefix.join("dbless.db");
+        // opened on a runtime thread: the embedded database's threads inherit its priority
+        let store = tokio::spawn(async move { SqlStore::open_dbless(&path, registry).await })
+            .await
+            .context("opening the DB-less store panicked")??;
+        Arc::new(store)
     } else {
         open_store(&cfg, run_migrations).await?
     };
