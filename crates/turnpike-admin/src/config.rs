@@ -105,50 +105,129 @@ pub fn invalid_body(e: &DeclarativeError) -> Value {
 }
 
 /// `flattened_errors` (`errors:declarative_config_flattened`): one entry per entity with
-/// errors, naming it.
-fn flattened(e: &DeclarativeError, input: Option<&Value>) -> Value {
+/// errors (nested ones included), naming it; what is flattened leaves `fields`. Errors filed
+/// under a name rather than a position (references) cannot be matched to an entity and are
+/// dropped, as Kong drops them.
+fn flattened(
+    e: &DeclarativeError,
+    input: Option<&Value>,
+    registry: &turnpike_core::entities::Registry,
+) -> Value {
     let mut body = invalid_body(e);
+    let DeclarativeError::Invalid(tree) = e else {
+        // the document did not parse: nothing to flatten
+        return body;
+    };
+    let Some(Value::Object(doc)) = input else {
+        body["flattened_errors"] = json!({});
+        return body;
+    };
+    // the child entities of an entity: those with a foreign key to it
+    let is_child = |parent: &str, key: &str| {
+        registry.get(key).is_some_and(|child| {
+            let parent_name = registry.by_api_name(parent).map_or(parent, |p| p.name.as_str());
+            child.foreign_fields().any(|(_, target, _)| target == parent_name)
+        })
+    };
     let mut list = Vec::new();
-    if let (DeclarativeError::Invalid(tree), Some(Value::Object(doc))) = (e, input) {
-        let fields = tree.to_json();
-        if let Value::Object(by_entity) = &fields {
-            for (entity, errs) in by_entity {
-                let Some(items) = doc.get(entity).and_then(Value::as_array) else { continue };
-                let entries: Vec<(String, &Value)> = match errs {
-                    Value::Array(a) => a
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, v)| !v.is_null())
-                        .map(|(i, v)| (i.to_string(), v))
-                        .collect(),
-                    Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), v)).collect(),
-                    _ => continue,
-                };
-                for (key, err) in entries {
-                    let item = key.parse::<usize>().ok().and_then(|i| items.get(i)).or_else(|| {
-                        items.iter().find(|it| {
-                            it.get("name").and_then(Value::as_str) == Some(key.as_str())
-                                || it.get("id").and_then(Value::as_str) == Some(key.as_str())
-                                || it.get("username").and_then(Value::as_str) == Some(key.as_str())
-                        })
-                    });
-                    let mut errors = Vec::new();
-                    collect_flat(err, "", &mut errors);
-                    let item = item.cloned().unwrap_or(Value::Null);
-                    list.push(json!({
-                        "entity_type": singular(entity),
-                        "entity_id": item.get("id").cloned().unwrap_or(Value::Null),
-                        "entity_name": item.get("name").cloned().unwrap_or(Value::Null),
-                        "entity_tags": item.get("tags").cloned().unwrap_or(Value::Null),
-                        "entity": item,
-                        "errors": errors,
-                    }));
+    let mut rest = Map::new();
+    if let Value::Object(by_entity) = tree.to_json() {
+        for (key, errs) in by_entity {
+            match (doc.get(&key), errs) {
+                (Some(Value::Array(items)), Value::Array(per_item)) => {
+                    flatten_list(&key, items, &per_item, &is_child, &mut list);
+                }
+                // errors filed under a name (references) cannot be matched: dropped
+                (Some(Value::Array(_)), Value::Object(_)) => {}
+                // metadata errors, and errors of entities the file does not list at that
+                // place (a nested entity's duplicate filed under its own type), stay
+                (_, other) => {
+                    rest.insert(key, other);
                 }
             }
         }
     }
-    body["flattened_errors"] = Value::Array(list);
+    let remaining = Value::Object(rest);
+    body["message"] =
+        json!(format!("declarative config is invalid: {}", tree_of(&remaining).pretty_inline()));
+    body["fields"] = remaining;
+    body["flattened_errors"] = if list.is_empty() { json!({}) } else { Value::Array(list) };
     body
+}
+
+/// An error table back from its JSON form (to print what is left of it as Kong does).
+fn tree_of(v: &Value) -> turnpike_core::errors::ErrTree {
+    use turnpike_core::errors::ErrTree;
+    use turnpike_core::lua::LuaKey;
+    match v {
+        Value::Object(o) => {
+            let mut t = ErrTree::table();
+            for (k, v) in o {
+                t.set(LuaKey::Str(k.clone()), tree_of(v));
+            }
+            t
+        }
+        Value::Array(items) => {
+            let mut t = ErrTree::table();
+            for (i, v) in items.iter().enumerate().filter(|(_, v)| !v.is_null()) {
+                t.set(LuaKey::Int(i + 1), tree_of(v));
+            }
+            t
+        }
+        Value::String(s) => ErrTree::msg(s.clone()),
+        other => ErrTree::msg(other.to_string()),
+    }
+}
+
+/// Flattens the errors of one entity list (`per_item` is positional, like `items`).
+fn flatten_list(
+    entity: &str,
+    items: &[Value],
+    per_item: &[Value],
+    is_child: &dyn Fn(&str, &str) -> bool,
+    out: &mut Vec<Value>,
+) {
+    for (item, errs) in items.iter().zip(per_item) {
+        let (Value::Object(obj), false) = (item, errs.is_null()) else { continue };
+        let mut own = match errs {
+            Value::Object(o) => o.clone(),
+            Value::String(msg) => {
+                let mut m = Map::new();
+                m.insert("@entity".into(), json!([msg]));
+                m
+            }
+            _ => continue,
+        };
+        // errors of nested children are their own entries
+        let mut entity_view = obj.clone();
+        for (k, v) in obj {
+            if !is_child(entity, k) {
+                continue;
+            }
+            if let (Value::Array(children), Some(Value::Array(child_errs))) = (v, own.get(k)) {
+                let child_errs = child_errs.clone();
+                flatten_list(k, children, &child_errs, is_child, out);
+                own.remove(k);
+            }
+            entity_view.remove(k);
+        }
+        if own.is_empty() {
+            continue;
+        }
+        let mut errors = Vec::new();
+        collect_flat(&Value::Object(own), "", &mut errors);
+        let mut entry = Map::new();
+        entry.insert("entity_type".into(), json!(singular(entity)));
+        for (field, key) in [("id", "entity_id"), ("name", "entity_name"), ("tags", "entity_tags")]
+        {
+            if let Some(v) = obj.get(field).filter(|v| !v.is_null()) {
+                entry.insert(key.into(), v.clone());
+            }
+        }
+        entry.insert("entity".into(), Value::Object(entity_view));
+        entry.insert("errors".into(), Value::Array(errors));
+        out.push(Value::Object(entry));
+    }
 }
 
 /// Kong names entity types in flattened errors by their singular.
@@ -283,7 +362,7 @@ pub(crate) async fn post(ctx: Ctx) -> HResult<Response> {
         }
         Err(LoadError::Invalid(e)) => {
             let body = if flatten_errors {
-                flattened(&e, doc_for_errors.as_ref())
+                flattened(&e, doc_for_errors.as_ref(), ctx.app.store.registry())
             } else {
                 invalid_body(&e)
             };
