@@ -81,34 +81,7 @@ pub fn load(text: &[u8], registry: &Registry, limits: &Limits) -> Result<Flat, D
 /// The entities a declarative file may hold, parents before children (Kong's topological
 /// sort of its known entities; `tags` is not an entity here).
 fn known_entities(registry: &Registry) -> Vec<std::sync::Arc<Schema>> {
-    let all: Vec<_> = registry.iter().filter(|s| s.name != "tags").cloned().collect();
-    let mut out: Vec<std::sync::Arc<Schema>> = Vec::with_capacity(all.len());
-    let mut placed: std::collections::HashSet<String> = std::collections::HashSet::new();
-    // repeated passes: an entity goes in once everything it references is in
-    while out.len() < all.len() {
-        let before = out.len();
-        for s in &all {
-            if placed.contains(&s.name) {
-                continue;
-            }
-            let ready = s.foreign_fields().all(|(_, target, _)| {
-                target == s.name || placed.contains(target) || registry.get(target).is_none()
-            });
-            if ready {
-                placed.insert(s.name.clone());
-                out.push(s.clone());
-            }
-        }
-        if out.len() == before {
-            // a reference cycle (none in Kong's entities): keep the registry order
-            for s in &all {
-                if placed.insert(s.name.clone()) {
-                    out.push(s.clone());
-                }
-            }
-        }
-    }
-    out
+    registry.dependency_order().into_iter().filter(|s| s.name != "tags").collect()
 }
 
 /// An entity of the file, with where it came from.

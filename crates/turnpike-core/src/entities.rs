@@ -154,6 +154,41 @@ impl Registry {
         out
     }
 
+    /// Every schema, parents before children (an entity comes after every entity its foreign
+    /// keys reference); registry order otherwise. Used wherever entities are written or read
+    /// in bulk (declarative files, imports, exports).
+    pub fn dependency_order(&self) -> Vec<Arc<Schema>> {
+        let all: Vec<&Arc<Schema>> = self.schemas.values().collect();
+        let mut placed: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut out: Vec<Arc<Schema>> = Vec::with_capacity(all.len());
+        while out.len() < all.len() {
+            let before = out.len();
+            for s in &all {
+                if placed.contains(s.name.as_str()) {
+                    continue;
+                }
+                let ready = s.foreign_fields().all(|(_, target, _)| {
+                    target == s.name
+                        || placed.contains(target)
+                        || !self.schemas.contains_key(target)
+                });
+                if ready {
+                    placed.insert(s.name.as_str());
+                    out.push((*s).clone());
+                }
+            }
+            if out.len() == before {
+                // a reference cycle (none among Kong's entities): keep the registry order
+                for s in &all {
+                    if placed.insert(s.name.as_str()) {
+                        out.push((*s).clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The names of plugins with a subschema.
     pub fn plugin_names(&self) -> Vec<String> {
         self.get("plugins").map(|p| p.subschemas.keys().cloned().collect()).unwrap_or_default()

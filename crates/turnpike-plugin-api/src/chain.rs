@@ -98,54 +98,16 @@ impl<'a> BuildEnv<'a> {
     }
 }
 
-/// Protocols a plugin instance applies to, as a bit set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Protocols(u8);
-
-impl Protocols {
-    pub const HTTP: u8 = 1;
-    pub const HTTPS: u8 = 2;
-    pub const GRPC: u8 = 4;
-    pub const GRPCS: u8 = 8;
-    pub const WS: u8 = 16;
-    pub const WSS: u8 = 32;
-
-    fn bit(p: &str) -> u8 {
-        match p {
-            "http" => Self::HTTP,
-            "https" => Self::HTTPS,
-            "grpc" => Self::GRPC,
-            "grpcs" => Self::GRPCS,
-            "ws" => Self::WS,
-            "wss" => Self::WSS,
-            _ => 0,
-        }
-    }
-
-    /// From an instance's `protocols`; absent means every HTTP protocol.
-    pub fn of(v: Option<&Value>) -> Self {
-        match v.and_then(Value::as_array) {
-            Some(list) => {
-                Self(list.iter().filter_map(Value::as_str).map(Self::bit).fold(0, |a, b| a | b))
-            }
-            None => Self(u8::MAX),
-        }
-    }
-
-    /// The bit of one request protocol.
-    pub fn request(p: &str) -> u8 {
-        Self::bit(p)
-    }
-
-    pub fn contains(self, bit: u8) -> bool {
-        self.0 & bit != 0
-    }
-
-    /// Whether any protocol is one of the HTTP subsystem's. Kong runs an instance on every
-    /// request of the subsystem its protocols name (`should_process_plugin`); the protocols are
-    /// not matched against the request's own scheme.
-    pub fn http_subsystem(self) -> bool {
-        self.0 & (Self::HTTP | Self::HTTPS | Self::GRPC | Self::GRPCS | Self::WS | Self::WSS) != 0
+/// Whether an instance with these `protocols` runs on HTTP requests. Kong runs an instance on
+/// every request of the subsystem its protocols name (`should_process_plugin`): they are not
+/// matched against the request's own scheme. Absent protocols mean the HTTP ones.
+fn runs_on_http(protocols: Option<&Value>) -> bool {
+    match protocols.and_then(Value::as_array) {
+        Some(list) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|p| matches!(p, "http" | "https" | "grpc" | "grpcs" | "ws" | "wss")),
+        None => true,
     }
 }
 
@@ -155,7 +117,6 @@ pub struct Instance {
     pub id: Arc<str>,
     pub name: &'static str,
     pub plugin: Arc<dyn Plugin>,
-    pub protocols: Protocols,
 }
 
 impl std::fmt::Debug for Instance {
@@ -303,8 +264,7 @@ impl Chains {
             }
             let name = row.get("name").and_then(Value::as_str).unwrap_or_default();
             let Some(f) = factories.iter().find(|f| f.name() == name) else { continue };
-            let protocols = Protocols::of(row.get("protocols"));
-            if !protocols.http_subsystem() {
+            if !runs_on_http(row.get("protocols")) {
                 continue; // a stream-only instance (tcp, tls, udp)
             }
             let id = row.get("id").and_then(Value::as_str).unwrap_or_default();
@@ -315,7 +275,7 @@ impl Chains {
                 message,
             })?;
             built.push(Row {
-                inst: Instance { id: Arc::from(id), name: f.name(), plugin, protocols },
+                inst: Instance { id: Arc::from(id), name: f.name(), plugin },
                 priority: f.priority(),
                 route: fk(row, "route"),
                 service: fk(row, "service"),

@@ -10,7 +10,7 @@ pub mod chain;
 pub mod consumer;
 pub mod phase;
 
-pub use chain::{BuildEnv, Chain, Chains, Factories, Instance, NodeInfo, PluginFactory, Protocols};
+pub use chain::{BuildEnv, Chain, Chains, Factories, Instance, NodeInfo, PluginFactory};
 pub use consumer::{Consumer, Consumers, Credential};
 pub use phase::{Ctx, Exit, ExitBody, Phase, Plugin, Request, RequestState, ResponseHead};
 

@@ -122,14 +122,11 @@ pub fn body_field(kind: BodyKind, body: &[u8], name: &str) -> Option<BodyField> 
             let mut found = None;
             for part in text.split('&').filter(|p| !p.is_empty()) {
                 let (k, v) = part.split_once('=').map_or((part, None), |(k, v)| (k, Some(v)));
-                let key = parse_args(&format!("{k}=")).pop().map(|(k, _)| k);
-                if key.as_deref() != Some(name) {
+                if decode_form_component(k) != name {
                     continue;
                 }
                 found = Some(match (found, v) {
-                    (None, Some(v)) => BodyField::Text(
-                        parse_args(&format!("x={v}")).pop().map(|(_, v)| v).unwrap_or_default(),
-                    ),
+                    (None, Some(v)) => BodyField::Text(decode_form_component(v).into_owned()),
                     (None, None) => BodyField::Other,
                     (Some(_), _) => BodyField::Table,
                 });
@@ -154,10 +151,7 @@ pub fn body_without(kind: BodyKind, body: &[u8], name: &str) -> Option<Vec<u8>> 
             let text = std::str::from_utf8(body).ok()?;
             let kept: Vec<&str> = text
                 .split('&')
-                .filter(|p| {
-                    let k = p.split_once('=').map_or(*p, |(k, _)| k);
-                    parse_args(&format!("{k}=")).pop().map(|(k, _)| k).as_deref() != Some(name)
-                })
+                .filter(|p| decode_form_component(p.split_once('=').map_or(*p, |(k, _)| k)) != name)
                 .collect();
             Some(kept.join("&").into_bytes())
         }
@@ -167,6 +161,18 @@ pub fn body_without(kind: BodyKind, body: &[u8], name: &str) -> Option<Vec<u8>> 
             serde_json::to_vec(&v).ok()
         }
     }
+}
+
+/// Decodes one form component (`%XX`, `+` as a space), without allocating when there is
+/// nothing to decode.
+pub fn decode_form_component(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    // as the value of a one-pair form: a component holds no `&`, and `=` in it stays
+    let pair = format!("x={s}");
+    let decoded = form_urlencoded::parse(pair.as_bytes()).next().map(|(_, v)| v.into_owned());
+    std::borrow::Cow::Owned(decoded.unwrap_or_default())
 }
 
 /// Decodes `a=1&b=2` (form encoding).

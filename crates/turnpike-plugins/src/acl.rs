@@ -42,15 +42,7 @@ impl GroupTable {
 pub(crate) struct Factory;
 
 impl PluginFactory for Factory {
-    fn name(&self) -> &'static str {
-        "acl"
-    }
-    fn priority(&self) -> i64 {
-        950
-    }
-    fn schema(&self) -> turnpike_core::schema::Schema {
-        crate::schemas::plugin_schema("acl").unwrap_or_default()
-    }
+    bundled_meta!("acl");
     fn build(&self, config: &Value, env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
         let conf: Config = auth::config(config)?;
         let groups = env.shared("acls", |env| Ok(GroupTable::build(env.rows("acls"))))?;

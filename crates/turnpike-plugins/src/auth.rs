@@ -58,5 +58,5 @@ pub(crate) fn already_authenticated(ctx: &Ctx<'_>, anonymous: Option<&str>) -> b
 
 /// Deserializes a plugin config (validated by its schema, so a failure is a bug).
 pub(crate) fn config<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, String> {
-    serde_json::from_value(v.clone()).map_err(|e| format!("invalid config: {e}"))
+    T::deserialize(v).map_err(|e| format!("invalid config: {e}"))
 }

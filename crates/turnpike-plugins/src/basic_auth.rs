@@ -65,15 +65,7 @@ impl BasicTable {
 pub(crate) struct Factory;
 
 impl PluginFactory for Factory {
-    fn name(&self) -> &'static str {
-        "basic-auth"
-    }
-    fn priority(&self) -> i64 {
-        1100
-    }
-    fn schema(&self) -> turnpike_core::schema::Schema {
-        crate::schemas::plugin_schema("basic-auth").unwrap_or_default()
-    }
+    bundled_meta!("basic-auth");
     fn build(&self, config: &Value, env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
         let conf: Config = auth::config(config)?;
         let creds = env.shared("basicauth_credentials", |env| {

@@ -21,15 +21,7 @@ struct Config {
 pub(crate) struct Factory;
 
 impl PluginFactory for Factory {
-    fn name(&self) -> &'static str {
-        "bot-detection"
-    }
-    fn priority(&self) -> i64 {
-        2500
-    }
-    fn schema(&self) -> turnpike_core::schema::Schema {
-        crate::schemas::plugin_schema("bot-detection").unwrap_or_default()
-    }
+    bundled_meta!("bot-detection");
     fn build(&self, config: &Value, _env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
         let conf: Config = auth::config(config)?;
         let detector = BotDetector::new(

@@ -14,15 +14,7 @@ use crate::cors_rules::{Cors, CorsConfig, CorsRequest, HeaderEdit, Preflight};
 pub(crate) struct Factory;
 
 impl PluginFactory for Factory {
-    fn name(&self) -> &'static str {
-        "cors"
-    }
-    fn priority(&self) -> i64 {
-        2000
-    }
-    fn schema(&self) -> turnpike_core::schema::Schema {
-        crate::schemas::plugin_schema("cors").unwrap_or_default()
-    }
+    bundled_meta!("cors");
     fn build(&self, config: &Value, _env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
         let conf: CorsConfig = auth::config(config)?;
         Ok(Arc::new(CorsPlugin(Cors::new(conf)?)))

@@ -27,15 +27,7 @@ impl HmacTable {
 pub(crate) struct Factory;
 
 impl PluginFactory for Factory {
-    fn name(&self) -> &'static str {
-        "hmac-auth"
-    }
-    fn priority(&self) -> i64 {
-        1030
-    }
-    fn schema(&self) -> turnpike_core::schema::Schema {
-        crate::schemas::plugin_schema("hmac-auth").unwrap_or_default()
-    }
+    bundled_meta!("hmac-auth");
     fn build(&self, config: &Value, env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
         let conf: HmacConfig = auth::config(config)?;
         let creds = env.shared("hmacauth_credentials", |env| {

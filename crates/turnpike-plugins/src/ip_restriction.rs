@@ -26,15 +26,7 @@ struct Config {
 pub(crate) struct Factory;
 
 impl PluginFactory for Factory {
-    fn name(&self) -> &'static str {
-        "ip-restriction"
-    }
-    fn priority(&self) -> i64 {
-        990
-    }
-    fn schema(&self) -> turnpike_core::schema::Schema {
-        crate::schemas::plugin_schema("ip-restriction").unwrap_or_default()
-    }
+    bundled_meta!("ip-restriction");
     fn build(&self, config: &Value, _env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
         let conf: Config = auth::config(config)?;
         let r = IpRestriction::new(

@@ -33,15 +33,7 @@ impl SecretTable {
 pub(crate) struct Factory;
 
 impl PluginFactory for Factory {
-    fn name(&self) -> &'static str {
-        "jwt"
-    }
-    fn priority(&self) -> i64 {
-        1450
-    }
-    fn schema(&self) -> turnpike_core::schema::Schema {
-        crate::schemas::plugin_schema("jwt").unwrap_or_default()
-    }
+    bundled_meta!("jwt");
     fn build(&self, config: &Value, env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
         let conf: JwtConfig = auth::config(config)?;
         let secrets =
@@ -69,12 +61,8 @@ impl<'r> Source<'r> {
         if let Some(q) = req.query() {
             for part in q.split('&').filter(|p| !p.is_empty()).take(100) {
                 let (k, v) = part.split_once('=').map_or((part, None), |(k, v)| (k, Some(v)));
-                let decode = |s: &str| {
-                    turnpike_plugin_api::phase::parse_args(&format!("x={s}"))
-                        .pop()
-                        .map(|(_, v)| v)
-                        .unwrap_or_default()
-                };
+                let decode =
+                    |s: &str| turnpike_plugin_api::phase::decode_form_component(s).into_owned();
                 query.push((decode(k), v.map(decode)));
             }
         }

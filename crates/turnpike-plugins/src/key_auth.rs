@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
-use turnpike_plugin_api::phase::{body_field, body_kind, body_without, parse_args, BodyField};
+use turnpike_plugin_api::phase::{
+    body_field, body_kind, body_without, decode_form_component as decode_component, BodyField,
+};
 use turnpike_plugin_api::{
     BuildEnv, Consumer, Consumers, Credential, Ctx, Exit, Phase, Plugin, PluginFactory,
 };
@@ -79,15 +81,7 @@ impl KeyTable {
 pub(crate) struct Factory;
 
 impl PluginFactory for Factory {
-    fn name(&self) -> &'static str {
-        "key-auth"
-    }
-    fn priority(&self) -> i64 {
-        1250
-    }
-    fn schema(&self) -> turnpike_core::schema::Schema {
-        crate::schemas::plugin_schema("key-auth").unwrap_or_default()
-    }
+    bundled_meta!("key-auth");
     fn build(&self, config: &Value, env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
         let conf: Config = auth::config(config)?;
         let keys = env.shared("keyauth_credentials", |env| {
@@ -128,16 +122,6 @@ fn from_header(ctx: &Ctx<'_>, name: &str) -> Found {
         Found::None if name.contains('_') => lookup(&name.replace('_', "-")),
         f => f,
     }
-}
-
-/// Decodes one form component (`+` is a space), without allocating when there is nothing
-/// to decode.
-fn decode_component(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.bytes().any(|b| b == b'%' || b == b'+') {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let decoded = parse_args(&format!("x={s}")).pop().map(|(_, v)| v).unwrap_or_default();
-    std::borrow::Cow::Owned(decoded)
 }
 
 fn from_query(query: Option<&str>, name: &str) -> Found {

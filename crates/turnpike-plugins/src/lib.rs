@@ -9,7 +9,28 @@
 use std::sync::Arc;
 
 use turnpike_core::entities::Registry;
-use turnpike_plugin_api::{Factories, PluginFactory, PluginSelection};
+use turnpike_plugin_api::{Factories, PluginFactory, PluginSelection, BUNDLED};
+
+/// A bundled plugin's name, Kong's priority for it (from [`BUNDLED`], the one list of them)
+/// and its config schema, for its `PluginFactory` impl.
+macro_rules! bundled_meta {
+    ($name:literal) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+        fn priority(&self) -> i64 {
+            crate::priority_of($name)
+        }
+        fn schema(&self) -> turnpike_core::schema::Schema {
+            crate::schemas::plugin_schema($name).unwrap_or_default()
+        }
+    };
+}
+
+/// Kong's priority of a bundled plugin.
+fn priority_of(name: &str) -> i64 {
+    BUNDLED.iter().find(|p| p.name == name).map_or(0, |p| p.priority)
+}
 
 mod acl;
 mod auth;
@@ -75,4 +96,20 @@ pub fn registry(selection: &PluginSelection) -> Registry {
         .filter(|e| wanted.contains(&e.name.as_str()))
         .collect();
     turnpike_plugin_api::registry_with(selection, &factories.0, entities)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_implementation_is_a_bundled_plugin_with_a_schema() {
+        for f in all() {
+            assert!(BUNDLED.iter().any(|b| b.name == f.name()), "{} is not bundled", f.name());
+            assert_ne!(f.priority(), 0, "{}", f.name());
+            assert!(f.schema().fields.contains_key("config"), "{} has no config schema", f.name());
+        }
+        assert_eq!(priority_of("key-auth"), 1250);
+        assert_eq!(priority_of("request-termination"), 2);
+    }
 }

@@ -30,15 +30,7 @@ fn megabytes() -> String {
 pub(crate) struct Factory;
 
 impl PluginFactory for Factory {
-    fn name(&self) -> &'static str {
-        "request-size-limiting"
-    }
-    fn priority(&self) -> i64 {
-        951
-    }
-    fn schema(&self) -> turnpike_core::schema::Schema {
-        crate::schemas::plugin_schema("request-size-limiting").unwrap_or_default()
-    }
+    bundled_meta!("request-size-limiting");
     fn build(&self, config: &Value, _env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
         let conf: Config = auth::config(config)?;
         let unit: u64 = match conf.size_unit.as_str() {

@@ -46,15 +46,7 @@ fn default_message(status: u16) -> Option<&'static str> {
 pub(crate) struct Factory;
 
 impl PluginFactory for Factory {
-    fn name(&self) -> &'static str {
-        "request-termination"
-    }
-    fn priority(&self) -> i64 {
-        2
-    }
-    fn schema(&self) -> turnpike_core::schema::Schema {
-        crate::schemas::plugin_schema("request-termination").unwrap_or_default()
-    }
+    bundled_meta!("request-termination");
     fn build(&self, config: &Value, env: &BuildEnv<'_>) -> Result<Arc<dyn Plugin>, String> {
         let conf: Config = auth::config(config)?;
         Ok(Arc::new(Termination { conf, node: env.node.clone() }))

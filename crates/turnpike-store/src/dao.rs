@@ -110,33 +110,12 @@ fn schema_violation(e: ErrTree) -> DaoError {
 /// How a row is written.
 /// The entities of a registry that have tables, parents before children.
 fn flat_order(registry: &Registry) -> Vec<String> {
-    let all: Vec<&Schema> = registry
-        .iter()
-        .map(|s| &**s)
+    registry
+        .dependency_order()
+        .into_iter()
         .filter(|s| !matches!(s.name.as_str(), "tags" | "workspaces"))
-        .collect();
-    let mut out: Vec<String> = Vec::new();
-    while out.len() < all.len() {
-        let before = out.len();
-        for s in &all {
-            if out.contains(&s.name) {
-                continue;
-            }
-            if s.foreign_fields().all(|(_, t, _)| {
-                t == s.name || out.iter().any(|o| o == t) || registry.get(t).is_none()
-            }) {
-                out.push(s.name.clone());
-            }
-        }
-        if out.len() == before {
-            for s in &all {
-                if !out.contains(&s.name) {
-                    out.push(s.name.clone());
-                }
-            }
-        }
-    }
-    out
+        .map(|s| s.name.clone())
+        .collect()
 }
 
 enum Write<'a> {

@@ -13,34 +13,11 @@ use turnpike_store::Store;
 
 /// Exportable entities, parents before children.
 pub(crate) fn export_order(registry: &Registry) -> Vec<std::sync::Arc<Schema>> {
-    let all: Vec<_> = registry
-        .iter()
+    registry
+        .dependency_order()
+        .into_iter()
         .filter(|s| s.db_export && !matches!(s.name.as_str(), "workspaces" | "tags"))
-        .cloned()
-        .collect();
-    let mut out: Vec<std::sync::Arc<Schema>> = Vec::new();
-    while out.len() < all.len() {
-        let before = out.len();
-        for s in &all {
-            if out.iter().any(|o| o.name == s.name) {
-                continue;
-            }
-            let ready = s.foreign_fields().all(|(_, t, _)| {
-                t == s.name || out.iter().any(|o| o.name == t) || !all.iter().any(|a| a.name == t)
-            });
-            if ready {
-                out.push(s.clone());
-            }
-        }
-        if out.len() == before {
-            for s in &all {
-                if !out.iter().any(|o| o.name == s.name) {
-                    out.push(s.clone());
-                }
-            }
-        }
-    }
-    out
+        .collect()
 }
 
 /// The store's configuration as a declarative document.

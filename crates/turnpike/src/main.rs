@@ -479,7 +479,11 @@ async fn start(cfg: Config, run_migrations: bool, log: Arc<logging::LogHandle>) 
         None
     };
     let dbless_initial = match &dbless {
-        Some(d) => Some(d.initial(cfg.declarative_text()?).await?),
+        Some(d) => {
+            // a file read at start, off the runtime's workers
+            let text = tokio::task::block_in_place(|| cfg.declarative_text())?;
+            Some(d.initial(text).await?)
+        }
         None => None,
     };
     let stats = Arc::new(turnpike_core::stats::ServerStats::default());
